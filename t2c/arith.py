@@ -1,0 +1,184 @@
+"""The t2c arithmetic contract, version 1.
+
+These functions *are* the contract: the integer reference (``t2c.ref``) calls them,
+the RTL implements them, and the tests hold the three equal with ``==``.
+``docs/arithmetic.md`` states the same formulas in prose for RTL designers.
+
+Pure numpy, no torch.  Every function in the integer path works on integer arrays
+only; float appears solely in the *convert-time* helpers that turn real scales into
+integers (``quantize_multiplier``, the ``*_lut`` table builders), never at run time.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+CONTRACT_VERSION = 1
+
+INT32_MIN = -(2**31)
+INT32_MAX = 2**31 - 1
+MAX_SHIFT = 62  # acc * m < 2**62 for int32 acc and m < 2**31, so the rounding term fits int64
+
+
+def qrange(bits: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest integer of a ``bits``-wide two's-complement or unsigned value."""
+    if signed:
+        return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return 0, (1 << bits) - 1
+
+
+def round_half_up(x):
+    """floor(x + 1/2): the rounding of the whole contract (torch.round rounds ties to even)."""
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5)
+
+
+def quantize_multiplier(real, bits: int = 32):
+    """Split a positive real scale into an integer multiplier and a right shift.
+
+    Returns ``(m, s)`` (int64 arrays shaped like ``real``, or Python ints for a scalar)
+    with ``m`` in ``[2**(bits-2), 2**(bits-1))`` and ``real ~= m * 2**-s`` to the
+    nearest representable ``m`` (half up).  Where ``real`` is too small for ``s`` to stay
+    within ``MAX_SHIFT`` the pair is ``(0, 1)``: the product is then exactly zero.
+    ``real == 0`` also gives ``(0, 1)``.  Negative, non-finite or too-large reals raise.
+    """
+    if not 2 <= bits <= 32:
+        raise ValueError(f"multiplier bits must be in 2..32, got {bits}")
+    r = np.asarray(real, dtype=np.float64)
+    if not np.all(np.isfinite(r)) or np.any(r < 0):
+        raise ValueError(f"requantization scale must be finite and >= 0, got {real!r}")
+    frac, exp = np.frexp(r)  # r = frac * 2**exp, frac in [0.5, 1)
+    m = round_half_up(np.ldexp(frac, bits - 1)).astype(np.int64)
+    carry = m == (1 << (bits - 1))  # frac rounded up to 1.0
+    m = np.where(carry, m >> 1, m)
+    exp = exp.astype(np.int64) + carry
+    s = (bits - 1) - exp
+    if np.any((s < 1) & (r > 0)):
+        raise ValueError(
+            f"requantization scale {float(np.max(r))!r} is too large for a right shift "
+            f"(needs real < 2**{bits - 2})"
+        )
+    tiny = (r == 0) | (s > MAX_SHIFT)
+    m = np.where(tiny, 0, m)
+    s = np.where(tiny, 1, s)
+    if m.ndim == 0:
+        return int(m), int(s)
+    return m, s
+
+
+def quantize_multiplier_common(reals, bits: int = 32):
+    """Multipliers for several reals that share one right shift (residual add).
+
+    ``reals`` has a leading axis of inputs, e.g. ``[[r_a...], [r_b...]]`` per channel.
+    The shift comes from the largest real, so that one is in the canonical range and
+    the others are ``round_half_up(real * 2**s)`` (smaller, possibly 0).
+    Returns ``(ms, s)`` with ``ms`` shaped like ``reals`` and ``s`` like ``reals[0]``.
+    """
+    r = np.asarray(reals, dtype=np.float64)
+    _, s = quantize_multiplier(r.max(axis=0), bits)
+    s = np.asarray(s, dtype=np.int64)
+    ms = round_half_up(np.ldexp(r, s)).astype(np.int64)
+    ms = np.minimum(ms, (1 << (bits - 1)) - 1)
+    return ms, s
+
+
+def rounding_shift(x, s):
+    """``(x + 2**(s-1)) >> s`` in int64: divide by ``2**s``, ties rounded up (towards +inf)."""
+    x = np.asarray(x, dtype=np.int64)
+    s = np.asarray(s, dtype=np.int64)
+    return (x + (np.int64(1) << (s - 1))) >> s
+
+
+def requantize(acc, m, s, zero_point=0, qmin=-128, qmax=127):
+    """``clip(((acc * m + (1 << (s - 1))) >> s) + zero_point, qmin, qmax)``, exact in int64.
+
+    ``acc`` is int32-valued; ``m`` < 2**31 and 1 <= ``s`` <= 62 so ``acc * m`` and the
+    rounding term stay below 2**63.  All arguments broadcast (per-channel ``m``, ``s``,
+    ``zero_point``, bounds).  ReLU is ``qmin = zero_point``.  Returns int64.
+    """
+    acc = np.asarray(acc, dtype=np.int64)
+    prod = acc * np.asarray(m, dtype=np.int64)
+    return np.clip(rounding_shift(prod, s) + np.asarray(zero_point, dtype=np.int64), qmin, qmax)
+
+
+def requantize_sum(terms, s, zero_point=0, qmin=-128, qmax=127):
+    """Requantize a sum of already-multiplied terms with one shared shift.
+
+    ``y = clip(((sum_i t_i) + 2**(s-1)) >> s) + zero_point, qmin, qmax)`` where each
+    ``t_i = x_i * m_i`` (an int32 accumulator or a zero-point-removed activation times
+    its own multiplier).  Residual adds use this: ``t_a = acc * m_a``,
+    ``t_b = (r - z_r) * m_b``: one rounding for the whole sum.
+    """
+    total = np.zeros((), dtype=np.int64)
+    for t in terms:
+        total = total + np.asarray(t, dtype=np.int64)
+    return np.clip(rounding_shift(total, s) + np.asarray(zero_point, dtype=np.int64), qmin, qmax)
+
+
+def accumulator_bound(k: int, x_bits: int, x_signed: bool, x_zero_point: int, w_bits: int,
+                      bias_max: int = 0) -> int:
+    """Largest |acc| that ``bias + sum_k (x - zx) * w`` can reach, from widths and K alone."""
+    lo, hi = qrange(x_bits, x_signed)
+    dx = max(hi - x_zero_point, x_zero_point - lo)
+    dw = 1 << (w_bits - 1)  # |w| <= 2**(wbits-1) for signed weights
+    return k * dx * dw + abs(int(bias_max))
+
+
+# ---------------------------------------------------------------- lookup tables
+def lut_lookup(table, index):
+    """``table[index]``: the LUT unit without interpolation (index is unsigned)."""
+    return np.asarray(table, dtype=np.int64)[np.asarray(index, dtype=np.int64)]
+
+
+def lut_interp(table, x, in_bits: int, frac_bits: int):
+    """Linear interpolation in a ``2**in_bits`` table for ``in_bits + frac_bits``-bit inputs.
+
+    ``x`` is an unsigned ``in_bits + frac_bits``-bit index.  With ``i = x >> F`` and
+    ``f = x & (2**F - 1)`` (``F = frac_bits``) and ``j = min(i + 1, 2**in_bits - 1)``:
+    ``y = T[i] + (((T[j] - T[i]) * f + 2**(F-1)) >> F)`` (``F = 0``: ``y = T[i]``).
+    """
+    t = np.asarray(table, dtype=np.int64)
+    x = np.asarray(x, dtype=np.int64)
+    if frac_bits == 0:
+        return t[x]
+    i = x >> frac_bits
+    f = x & ((1 << frac_bits) - 1)
+    j = np.minimum(i + 1, (1 << in_bits) - 1)
+    return t[i] + rounding_shift((t[j] - t[i]) * f, frac_bits)
+
+
+def build_lut(fn, in_bits: int, in_signed: bool, in_scale: float, in_zero_point: int,
+              out_scale: float, out_zero_point: int, out_bits: int, out_signed: bool):
+    """Tabulate ``fn`` (float -> float) over every ``in_bits`` input code (convert time only).
+
+    Entry ``k`` holds the output code for input code ``x = k + qmin_in``:
+    ``clip(round_half_up(fn((x - zin) * sin) / sout) + zout, qmin_out, qmax_out)``.
+    So the table is indexed by ``x - qmin_in`` (for signed inputs: flip the sign bit).
+    """
+    lo, hi = qrange(in_bits, in_signed)
+    x = np.arange(lo, hi + 1, dtype=np.int64)
+    real = np.asarray(fn((x - in_zero_point).astype(np.float64) * in_scale), dtype=np.float64)
+    olo, ohi = qrange(out_bits, out_signed)
+    return np.clip(round_half_up(real / out_scale) + out_zero_point, olo, ohi).astype(np.int64)
+
+
+def _gelu(v):
+    erf = np.vectorize(math.erf, otypes=[np.float64])
+    return 0.5 * v * (1.0 + erf(v / math.sqrt(2.0)))
+
+
+def gelu_lut(in_bits, in_scale, in_zero_point, out_scale, out_zero_point, out_bits=8,
+             in_signed=True, out_signed=True):
+    """GELU (erf form, as torch.nn.GELU()) tabulated over every input code."""
+    return build_lut(_gelu, in_bits, in_signed, in_scale, in_zero_point,
+                     out_scale, out_zero_point, out_bits, out_signed)
+
+
+def exp_lut(in_bits: int, in_scale: float, out_frac_bits: int = 15):
+    """exp(-d * in_scale) for d = 0 .. 2**in_bits - 1, as unsigned Q0.``out_frac_bits``.
+
+    Softmax indexes it with ``d = max - x`` (non-negative), so entry 0 is 1.0 =
+    ``2**out_frac_bits`` and the table needs ``out_frac_bits + 1`` bits.
+    """
+    d = np.arange(0, 1 << in_bits, dtype=np.float64)
+    return round_half_up(np.exp(-d * in_scale) * (1 << out_frac_bits)).astype(np.int64)
