@@ -1,0 +1,249 @@
+"""IntGraph: the integer-only intermediate representation.
+
+Every op holds integer parameters only (numpy int64 arrays and Python ints):
+weights, int32-valued biases, per-channel requantization multipliers ``m`` and
+shifts ``s``, zero points and clamp bounds.  The float ``scale`` of each tensor is
+metadata for people (dequantizing the output, reports); no op reads it.
+
+The arithmetic of each op is ``t2c.arith``; ``t2c.ref`` executes a graph.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from . import arith
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """An integer tensor: ``real = scale * (q - zero_point)``, ``q`` in ``qrange(bits, signed)``."""
+
+    name: str
+    shape: tuple[int, ...]
+    bits: int
+    signed: bool
+    zero_point: int
+    scale: float
+
+    @property
+    def qmin(self) -> int:
+        return arith.qrange(self.bits, self.signed)[0]
+
+    @property
+    def qmax(self) -> int:
+        return arith.qrange(self.bits, self.signed)[1]
+
+
+@dataclass
+class Requant:
+    """``y = clip(((acc*m [+ (r - r_zp)*residual_m] + 2**(s-1)) >> s) + zero_point, qmin, qmax)``.
+
+    ``m``, ``s`` (and ``residual_m``) are int64 arrays, one entry per output channel
+    (length 1 for per-tensor).  With a residual the two products share the shift ``s``:
+    one rounding for the whole sum (``t2c.arith.requantize_sum``).
+    """
+
+    m: np.ndarray
+    s: np.ndarray
+    zero_point: int
+    qmin: int
+    qmax: int
+    residual_m: np.ndarray | None = None
+    residual_zero_point: int = 0
+
+
+@dataclass
+class Op:
+    """Base: ``name`` is the stable layer name; ``inputs``/``output`` are tensor names."""
+
+    kind: ClassVar[str] = "op"
+    name: str
+    inputs: list[str]
+    output: str
+
+    def params(self) -> dict[str, np.ndarray]:
+        """Integer parameter arrays (for golden files and memory export)."""
+        return {}
+
+    def attrs(self) -> dict:
+        """Small integer attributes (for the manifest)."""
+        return {}
+
+
+def _requant_params(rq: Requant) -> dict[str, np.ndarray]:
+    p = {"m": np.asarray(rq.m, np.int64), "s": np.asarray(rq.s, np.int64)}
+    if rq.residual_m is not None:
+        p["residual_m"] = np.asarray(rq.residual_m, np.int64)
+    return p
+
+
+def _requant_attrs(rq: Requant) -> dict:
+    a = {"out_zero_point": rq.zero_point, "qmin": rq.qmin, "qmax": rq.qmax}
+    if rq.residual_m is not None:
+        a["residual_zero_point"] = rq.residual_zero_point
+    return a
+
+
+@dataclass
+class Conv2d(Op):
+    """Integer conv: ``acc = bias + sum((x - x_zero_point) * w)``, then ``requant``.
+
+    ``inputs`` is ``[x]`` or ``[x, residual]``.  Padding inserts ``x_zero_point``
+    (real zero).  Weights ``[Cout, Cin/groups, kh, kw]``, signed ``wbits``.
+    """
+
+    kind: ClassVar[str] = "conv"
+    weight: np.ndarray = None
+    bias: np.ndarray = None
+    x_zero_point: int = 0
+    wbits: int = 8
+    requant: Requant = None
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    @property
+    def reduction(self) -> int:
+        """K: products summed per accumulator."""
+        return int(np.prod(self.weight.shape[1:]))
+
+    def params(self):
+        return {"weight": self.weight, "bias": self.bias, **_requant_params(self.requant)}
+
+    def attrs(self):
+        return {"x_zero_point": self.x_zero_point, "wbits": self.wbits, "stride": list(self.stride),
+                "padding": list(self.padding), "dilation": list(self.dilation), "groups": self.groups,
+                "kernel": list(self.weight.shape[2:]), **_requant_attrs(self.requant)}
+
+
+@dataclass
+class Linear(Op):
+    """Integer fully connected layer over the last axis; weights ``[Cout, Cin]``."""
+
+    kind: ClassVar[str] = "linear"
+    weight: np.ndarray = None
+    bias: np.ndarray = None
+    x_zero_point: int = 0
+    wbits: int = 8
+    requant: Requant = None
+
+    @property
+    def reduction(self) -> int:
+        return int(self.weight.shape[1])
+
+    def params(self):
+        return {"weight": self.weight, "bias": self.bias, **_requant_params(self.requant)}
+
+    def attrs(self):
+        return {"x_zero_point": self.x_zero_point, "wbits": self.wbits, **_requant_attrs(self.requant)}
+
+
+@dataclass
+class Add(Op):
+    """``y = requant_sum((a - a_zp) * m, (b - b_zp) * residual_m)``: one shift, one rounding."""
+
+    kind: ClassVar[str] = "add"
+    a_zero_point: int = 0
+    requant: Requant = None  # residual_* describe input b
+
+    def params(self):
+        return _requant_params(self.requant)
+
+    def attrs(self):
+        return {"a_zero_point": self.a_zero_point, **_requant_attrs(self.requant)}
+
+
+@dataclass
+class MaxPool2d(Op):
+    """Exact max over windows; padding never wins (it acts as the minimum code)."""
+
+    kind: ClassVar[str] = "maxpool"
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+
+    def attrs(self):
+        return {"kernel": list(self.kernel), "stride": list(self.stride),
+                "padding": list(self.padding), "dilation": list(self.dilation)}
+
+
+@dataclass
+class AvgPool2d(Op):
+    """``acc = sum over the window of (x - x_zero_point)`` (padding counts as real 0),
+    then ``requant`` with ``real = s_x / (kh * kw * s_y)``."""
+
+    kind: ClassVar[str] = "avgpool"
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)
+    x_zero_point: int = 0
+    requant: Requant = None
+
+    def params(self):
+        return _requant_params(self.requant)
+
+    def attrs(self):
+        return {"kernel": list(self.kernel), "stride": list(self.stride), "padding": list(self.padding),
+                "x_zero_point": self.x_zero_point, **_requant_attrs(self.requant)}
+
+
+@dataclass
+class Flatten(Op):
+    """Reshape ``[N, ...] -> [N, -1]`` (C, H, W order); values untouched."""
+
+    kind: ClassVar[str] = "flatten"
+
+
+@dataclass
+class ReLU(Op):
+    """``clip(x, zero_point, qmax)`` on an already quantized tensor (ReLU6: qmax < code max)."""
+
+    kind: ClassVar[str] = "relu"
+    zero_point: int = 0
+    qmax: int = 127
+
+    def attrs(self):
+        return {"zero_point": self.zero_point, "qmax": self.qmax}
+
+
+@dataclass
+class IntGraph:
+    """Integer ops in execution order plus the spec of every tensor."""
+
+    ops: list[Op]
+    tensors: dict[str, TensorSpec]
+    input: str
+    output: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [op.name for op in self.ops]
+
+    def op(self, name: str) -> Op:
+        """The op called ``name``; an unknown name lists the valid ones."""
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise KeyError(f"unknown layer {name!r}; valid layers: {', '.join(self.layer_names)}")
+
+    def quantize_input(self, x) -> np.ndarray:
+        """Float input -> integer codes of the graph input (the only float step, at the boundary)."""
+        spec = self.tensors[self.input]
+        q = arith.round_half_up(np.asarray(x, dtype=np.float64) / spec.scale) + spec.zero_point
+        return np.clip(q, spec.qmin, spec.qmax).astype(np.int64)
+
+    def dequantize_output(self, q) -> np.ndarray:
+        spec = self.tensors[self.output]
+        return (np.asarray(q, dtype=np.float64) - spec.zero_point) * spec.scale
+
+    def run(self, x, record: bool = False):
+        """Execute on integer input ``x`` (see ``t2c.ref.run``)."""
+        from .ref import run  # the executor lives with the reference arithmetic
+
+        return run(self, x, record=record)

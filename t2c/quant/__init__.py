@@ -1,0 +1,8 @@
+"""Quantizers with a fake-quant training path and an integer inference path."""
+from .base import QTensor, Quantizer, quantizer_class, registered_quantizers, round_half_up_ste
+from .quantizers import LSQQuantizer, MinMaxQuantizer, MSEQuantizer, PercentileQuantizer
+
+__all__ = [
+    "Quantizer", "QTensor", "quantizer_class", "registered_quantizers", "round_half_up_ste",
+    "MinMaxQuantizer", "MSEQuantizer", "PercentileQuantizer", "LSQQuantizer",
+]
