@@ -1,0 +1,86 @@
+"""``t2c`` command line.  Errors print one line (``t2c: error: ...``), never a traceback."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _config(args):
+    from .convert import QConfig
+
+    return QConfig(wbit=args.wbit, abit=args.abit, weight_quantizer=args.weight_quantizer,
+                   act_quantizer=args.act_quantizer, per_channel=not args.per_tensor)
+
+
+def _add_quant_args(p):
+    p.add_argument("--model", default="digits-cnn", help="model name (see `t2c models`)")
+    p.add_argument("--wbit", type=int, default=8)
+    p.add_argument("--abit", type=int, default=8)
+    p.add_argument("--weight-quantizer", default="minmax")
+    p.add_argument("--act-quantizer", default="minmax")
+    p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+
+
+def cmd_models(args):
+    from .models import MODELS
+
+    for name, entry in MODELS.items():
+        print(f"{name:16s} {entry.description}")
+
+
+def cmd_layers(args):
+    from .pipeline import prepare
+
+    graph = prepare(args.model, _config(args)).graph
+    for op in graph.ops:
+        shape = "x".join(map(str, graph.tensors[op.output].shape))
+        print(f"{op.name:28s} {op.kind:8s} -> {shape}")
+
+
+def cmd_golden(args):
+    from .golden import write_golden
+    from .pipeline import prepare
+
+    t0 = time.time()
+    p = prepare(args.model, _config(args))
+    out = write_golden(p.graph, p.x_int, args.out or f"golden/{args.model}", progress=True)
+    print(f"wrote golden vectors of {args.model} ({len(p.graph.ops)} layers) to {out} "
+          f"in {time.time() - t0:.1f} s")
+
+
+def cmd_report(args):
+    from .report import report
+
+    if args.model != "digits-cnn":
+        raise ValueError("the accuracy report needs labelled data: only --model digits-cnn has it")
+    print(report())
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="t2c", description="PyTorch -> bit-exact integer reference, "
+                                 "golden vectors, memory images, RTL co-simulation")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("models", help="list the built-in models").set_defaults(fn=cmd_models)
+    p = sub.add_parser("layers", help="list the layer names of a model's integer graph")
+    _add_quant_args(p)
+    p.set_defaults(fn=cmd_layers)
+    p = sub.add_parser("golden", help="write per-layer golden vectors + checksummed manifest")
+    _add_quant_args(p)
+    p.add_argument("--out", help="output directory (default golden/<model>)")
+    p.set_defaults(fn=cmd_golden)
+    p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy (digits)")
+    p.add_argument("--model", default="digits-cnn")
+    p.set_defaults(fn=cmd_report)
+    args = ap.parse_args(argv)
+    try:
+        args.fn(args)
+    except (ValueError, KeyError, FileNotFoundError, RuntimeError, TypeError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"t2c: error: {msg}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Golden vectors: every layer's integer tensors as ``.npy`` plus a checksummed manifest.
+
+Layout of ``<out>/``::
+
+    manifest.json            model, contract version, layer order, shapes, widths, sha256 of every file
+    <layer>/input.npy        the layer's (first) input codes
+    <layer>/residual.npy     second input (fused residual / add operand), if any
+    <layer>/weight.npy, bias.npy, m.npy, s.npy, residual_m.npy   integer parameters
+    <layer>/acc.npy          int32 accumulator before requantization (conv, linear, avgpool)
+    <layer>/output.npy       the layer's output codes
+
+Arrays are stored in the narrowest of int8/int16/int32/int64 that holds them; files
+are byte-for-byte reproducible.  The whole directory is written atomically.
+``read_golden`` verifies every checksum and names the file that does not match.
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import arith
+from .fileio import atomic_dir, sha256_bytes, sha256_file
+from .ir import IntGraph
+
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class GoldenError(ValueError):
+    """A golden directory is missing, incomplete or corrupted."""
+
+
+def narrow(a: np.ndarray) -> np.ndarray:
+    """The same integers in the narrowest standard signed dtype that holds them."""
+    a = np.asarray(a)
+    lo, hi = (int(a.min()), int(a.max())) if a.size else (0, 0)
+    for dt in (np.int8, np.int16, np.int32, np.int64):
+        info = np.iinfo(dt)
+        if info.min <= lo and hi <= info.max:
+            return np.ascontiguousarray(a.astype(dt))
+    raise OverflowError("values do not fit int64")
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, narrow(a), allow_pickle=False)
+    return buf.getvalue()
+
+
+def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: bool = False) -> Path:
+    """Run ``graph`` on ``x_int`` and write every layer's tensors under ``out`` atomically."""
+    out = Path(out)
+    result = graph.run(x_int, record=True)
+    layers = []
+    files: dict[str, str] = {}
+    ops = graph.ops
+    if progress:
+        from tqdm import tqdm
+
+        ops = tqdm(ops, desc="golden", unit="layer")
+    with atomic_dir(out) as tmp:
+        def put(rel: str, array: np.ndarray) -> dict:
+            data = _npy_bytes(array)
+            path = tmp / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            files[rel] = sha256_bytes(data)
+            return {"file": rel, "shape": list(np.shape(array)), "dtype": str(narrow(array).dtype)}
+
+        for op in ops:
+            rec = result.layers[op.name]
+            entry = {"name": op.name, "op": op.kind, "inputs": list(op.inputs), "output": op.output,
+                     "attrs": op.attrs(), "tensors": {}}
+            names = ["input", "residual"]
+            for i, (tname, arr) in enumerate(zip(op.inputs, rec.inputs)):
+                spec = graph.tensors[tname]
+                entry["tensors"][names[i]] = {**put(f"{op.name}/{names[i]}.npy", arr),
+                                              **_spec_dict(spec)}
+            for pname, arr in op.params().items():
+                entry["tensors"][pname] = put(f"{op.name}/{pname}.npy", arr)
+            if rec.acc is not None:
+                entry["tensors"]["acc"] = put(f"{op.name}/acc.npy", rec.acc)
+            entry["tensors"]["output"] = {**put(f"{op.name}/output.npy", rec.output),
+                                          **_spec_dict(graph.tensors[op.output])}
+            layers.append(entry)
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "contract_version": arith.CONTRACT_VERSION,
+            "model": graph.meta.get("model"),
+            "meta": graph.meta,
+            "input": {**put("input.npy", x_int), **_spec_dict(graph.tensors[graph.input])},
+            "output": {**put("output.npy", result.output), **_spec_dict(graph.tensors[graph.output])},
+            "layers": layers,
+            "sha256": dict(sorted(files.items())),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return out
+
+
+def _spec_dict(spec) -> dict:
+    return {"bits": spec.bits, "signed": spec.signed, "zero_point": spec.zero_point, "scale": spec.scale}
+
+
+@dataclass
+class Golden:
+    """A verified golden directory."""
+
+    root: Path
+    manifest: dict
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer["name"] for layer in self.manifest["layers"]]
+
+    def layer(self, name: str) -> dict:
+        for layer in self.manifest["layers"]:
+            if layer["name"] == name:
+                return layer
+        raise KeyError(f"unknown layer {name!r} in {self.root}; valid layers: {', '.join(self.layer_names)}")
+
+    def tensor(self, layer: str, tensor: str) -> np.ndarray:
+        """One tensor of one layer as int64 (checksum already verified)."""
+        entry = self.layer(layer)["tensors"]
+        if tensor not in entry:
+            raise KeyError(f"layer {layer!r} has no tensor {tensor!r}; it has: {', '.join(entry)}")
+        return np.load(self.root / entry[tensor]["file"], allow_pickle=False).astype(np.int64)
+
+
+def read_golden(root: str | Path, verify: bool = True) -> Golden:
+    """Open a golden directory, checking every file against the manifest's sha256."""
+    root = Path(root)
+    mpath = root / MANIFEST
+    if not mpath.is_file():
+        raise GoldenError(f"{mpath} not found (generate it with `t2c golden`)")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except json.JSONDecodeError as e:
+        raise GoldenError(f"{mpath} is not valid JSON: {e}") from None
+    if manifest.get("contract_version") != arith.CONTRACT_VERSION:
+        raise GoldenError(f"{root} uses arithmetic contract {manifest.get('contract_version')}, "
+                          f"this t2c implements {arith.CONTRACT_VERSION}")
+    if verify:
+        for rel, digest in manifest["sha256"].items():
+            path = root / rel
+            if not path.is_file():
+                raise GoldenError(f"golden file {path} is missing")
+            got = sha256_file(path)
+            if got != digest:
+                raise GoldenError(f"checksum mismatch in golden file {path}: "
+                                  f"manifest sha256 {digest[:16]}..., file {got[:16]}...")
+    return Golden(root, manifest)

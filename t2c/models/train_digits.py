@@ -1,0 +1,58 @@
+"""Train the default digits CNN and write its checkpoint (fixed seed, CPU, ~30 s).
+
+    python -m t2c.models.train_digits [--epochs 40] [--out t2c/models/digits_cnn.pt]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+
+import torch
+from torch import nn
+
+from ..fileio import atomic_write_bytes
+from .digits import CHECKPOINT, TRAIN_SEED, DigitsCNN, accuracy, digits_split
+
+
+def train(model: nn.Module, x, y, epochs: int, lr: float = 3e-3, batch: int = 64, seed: int = TRAIN_SEED,
+          log=print) -> nn.Module:
+    """Plain Adam training; used for the float model and for QAT of a QModel alike."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    loss_fn = nn.CrossEntropyLoss()
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(x), generator=gen)
+        total = 0.0
+        for i in range(0, len(x), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad()
+            loss = loss_fn(model(x[idx]), y[idx])
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        sched.step()
+        if log and (epoch + 1) % 10 == 0:
+            log(f"epoch {epoch + 1}/{epochs} loss {total / len(x):.4f}")
+    return model.eval()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--epochs", type=int, default=40)
+    ap.add_argument("--out", default=str(CHECKPOINT))
+    args = ap.parse_args(argv)
+    torch.manual_seed(TRAIN_SEED)
+    torch.use_deterministic_algorithms(True)
+    xtr, ytr, xte, yte = digits_split()
+    model = train(DigitsCNN(), xtr, ytr, args.epochs)
+    print(f"test accuracy {accuracy(model, xte, yte):.2f}% on {len(xte)} held-out digits")
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    atomic_write_bytes(args.out, buf.getvalue())
+    print(f"wrote {args.out} ({len(buf.getvalue())} bytes)")
+
+
+if __name__ == "__main__":
+    main()
