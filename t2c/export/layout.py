@@ -416,6 +416,21 @@ def _unpack_rows(words: np.ndarray, layout: Layout, rows: int, lanes: int) -> np
     return unpack(words[:need], layout).reshape(rows, wpr * vpw)[:, :lanes]
 
 
+def words_per_bank(shape: Sequence[int], layout: Layout | Mapping[str, Any] | str) -> int:
+    """Data words (before depth padding) each bank holds for an array of ``shape``."""
+    layout = Layout.coerce(layout)
+    nb, vpw = layout.banks, layout.values_per_word
+    if len(shape) == 1:
+        n = int(shape[0])
+        if layout.bank_by == "lane":
+            return _ceil_div(n, vpw * nb)
+        return _ceil_div(_ceil_div(n, vpw), nb)
+    rows, lanes = (int(s) for s in shape)
+    if layout.bank_by == "lane":
+        return rows * _ceil_div(_ceil_div(lanes, nb), vpw)
+    return _ceil_div(rows * _ceil_div(lanes, vpw), nb)
+
+
 def memory_depth(n_words: int, layout: Layout) -> int:
     """Depth of each bank's memory for ``n_words`` data words per bank."""
     depth = n_words
@@ -444,6 +459,7 @@ def to_banks(array: Any, layout: Layout | Mapping[str, Any] | str) -> list[np.nd
     if a.size == 0:
         raise ValueError(f"array is empty (shape {a.shape})")
     check_fits(a, layout.elem_min, layout.elem_max, _elem_desc(layout))
+    shape0 = a.shape
     a = a.astype(np.int64)
     nb, vpw = layout.banks, layout.values_per_word
     if a.ndim == 1:
@@ -458,6 +474,7 @@ def to_banks(array: Any, layout: Layout | Mapping[str, Any] | str) -> list[np.nd
         per_bank = _ceil_div(stream.shape[0], nb)
         stream = _pad_to(stream, 0, per_bank * nb).reshape(per_bank, nb, layout.limbs)
         banks = [stream[:, b, :] for b in range(nb)]
+    assert banks[0].shape[0] == words_per_bank(shape0, layout)
     depth = memory_depth(banks[0].shape[0], layout)
     return [np.ascontiguousarray(_pad_to(w, 0, depth)) for w in banks]
 

@@ -1,0 +1,818 @@
+"""Memory image formats: one writer and one reader per format, plus the JSON sidecar.
+
+    hex  Verilog $readmemh text (IEEE 1364-2005 17.2.9): one word per line, fixed width
+         zero-padded lowercase hex, optional ``@addr`` record
+    bin  Verilog $readmemb text, same grammar with binary digits
+    coe  Xilinx COE (Vivado Block Memory Generator): memory_initialization_radix=16;
+         memory_initialization_vector= w0, w1, ... wN;
+    mif  Intel/Altera MIF: WIDTH; DEPTH; ADDRESS_RADIX=HEX; DATA_RADIX=HEX; CONTENT BEGIN
+         addr : word; [a..b] : word; END;
+    raw  little- or big-endian binary, each word rounded up to whole bytes
+    c    C header: ``const uint32_t name[DEPTH] = {...};`` (smallest uintN_t that holds a
+         word; words wider than 64 bits become ``uint64_t name[DEPTH][LIMBS]``, limb 0 least
+         significant)
+
+Every text writer turns words into characters through the same two lookup tables
+(``digits``) and the same row assembler (``_lines``): a ``[n_words, n_chars]`` uint8
+matrix written with one ``tobytes()``; no per-word Python formatting.  Readers parse
+the general grammar (comments, ``@addr``, underscores, ranges) and refuse anything
+that does not fit the word width.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from t2c.fileio import atomic_write_bytes, atomic_write_text, sha256_bytes
+
+from .layout import (Layout, as_int_array, as_limbs, check_word_width, from_banks, to_banks,
+                     words_per_bank)
+
+FORMATS = ("hex", "bin", "coe", "mif", "raw", "c")
+EXTENSIONS = {"hex": ".hex", "bin": ".bin", "coe": ".coe", "mif": ".mif", "raw": ".raw", "c": ".h"}
+_EXT_TO_FMT = {".hex": "hex", ".mem": "hex", ".vmem": "hex", ".bin": "bin", ".coe": "coe",
+               ".mif": "mif", ".raw": "raw", ".h": "c"}
+SIDECAR_NAME = "memories.json"
+SIDECAR_SCHEMA = "t2c.memories/1"
+
+
+class ChecksumError(ValueError):
+    """A file's sha256 differs from the one its sidecar recorded."""
+
+
+# =================================================================================
+# words <-> characters (shared by every text format)
+# =================================================================================
+
+_HEX_PAIRS = np.frombuffer("".join(f"{i:02x}" for i in range(256)).encode(), np.uint8).reshape(256, 2)
+_BIN_OCTETS = np.frombuffer("".join(f"{i:08b}" for i in range(256)).encode(), np.uint8).reshape(256, 8)
+_DIGIT_VALUE = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate("0123456789abcdef"):
+    _DIGIT_VALUE[ord(_c)] = _i
+    _DIGIT_VALUE[ord(_c.upper())] = _i
+
+
+def _nbytes(word_bits: int) -> int:
+    return (word_bits + 7) // 8
+
+
+def _be_bytes(limbs: np.ndarray, word_bits: int) -> np.ndarray:
+    """``[n, limbs]`` uint64 -> ``[n, ceil(word_bits/8)]`` uint8, most significant byte first."""
+    le = np.ascontiguousarray(limbs, dtype="<u8").view(np.uint8).reshape(limbs.shape[0], -1)
+    return le[:, : _nbytes(word_bits)][:, ::-1]
+
+
+def _from_be_bytes(be: np.ndarray, word_bits: int) -> np.ndarray:
+    """Inverse of ``_be_bytes``; raises if a word has a bit at or above ``word_bits``."""
+    n = be.shape[0]
+    nl = (word_bits + 63) // 64
+    le = np.zeros((n, nl * 8), dtype=np.uint8)
+    le[:, : be.shape[1]] = be[:, ::-1]
+    limbs = le.view("<u8").astype(np.uint64)
+    check_word_width(limbs, word_bits)
+    return limbs
+
+
+def digits(limbs: np.ndarray, word_bits: int, radix: int) -> np.ndarray:
+    """Fixed-width digit characters ``[n, ceil(word_bits/4)]`` (hex, lowercase) or
+    ``[n, word_bits]`` (binary) as ASCII codes."""
+    be = _be_bytes(limbs, word_bits)
+    n = be.shape[0]
+    if radix == 16:
+        d = _HEX_PAIRS[be].reshape(n, -1)
+        return d[:, d.shape[1] - (word_bits + 3) // 4:]
+    if radix == 2:
+        d = _BIN_OCTETS[be].reshape(n, -1)
+        return d[:, d.shape[1] - word_bits:]
+    raise ValueError(f"radix must be 2 or 16, got {radix}")
+
+
+def _lines(n: int, *cols: bytes | np.ndarray) -> bytes:
+    """Assemble ``n`` text rows from constant byte strings and ``[n, k]`` char matrices."""
+    parts = []
+    for c in cols:
+        if isinstance(c, (bytes, bytearray)):
+            parts.append(np.broadcast_to(np.frombuffer(bytes(c), np.uint8), (n, len(c))))
+        else:
+            parts.append(c)
+    return np.concatenate(parts, axis=1).tobytes() if n else b""
+
+
+def _parse_chars(chars: np.ndarray, radix: int, word_bits: int, tokens: Sequence[str]) -> np.ndarray:
+    """``[n, L]`` ASCII digit matrix (radix 2 or 16) -> ``[n, limbs]`` uint64."""
+    vals = _DIGIT_VALUE[chars]
+    bad = vals >= radix
+    if bad.any():
+        i = int(np.argmax(bad.any(axis=1)))
+        raise ValueError(f"invalid base-{radix} digit in word {i} {tokens[i]!r}")
+    per_byte = 2 if radix == 16 else 8
+    need = _nbytes(word_bits) * per_byte
+    L = vals.shape[1]
+    if L > need:
+        over = vals[:, : L - need].any(axis=1)
+        if over.any():
+            i = int(np.argmax(over))
+            raise ValueError(f"word {i} {tokens[i]!r} does not fit {word_bits} bits")
+        vals = vals[:, L - need:]
+    elif L < need:
+        vals = np.pad(vals, ((0, 0), (need - L, 0)))
+    if radix == 16:
+        be = (vals[:, 0::2] << 4) | vals[:, 1::2]
+    else:
+        be = np.packbits(vals, axis=1)
+    try:
+        return _from_be_bytes(be, word_bits)
+    except ValueError as exc:
+        i = int(re.search(r"word (\d+)", str(exc)).group(1))
+        raise ValueError(f"word {i} {tokens[i]!r} does not fit {word_bits} bits") from None
+
+
+def parse_tokens(tokens: Sequence[str], radix: int, word_bits: int, signed_ok: bool = False) -> np.ndarray:
+    """Number tokens -> ``[n, limbs]`` uint64; radix 2/16 vectorised, 8/10 via ``int``.
+
+    Underscores are ignored (Verilog).  With ``signed_ok`` a negative decimal is stored
+    as its ``word_bits``-bit two's complement (MIF ``DEC``).
+    """
+    nl = (word_bits + 63) // 64
+    if len(tokens) == 0:
+        return np.zeros((0, nl), dtype=np.uint64)
+    if radix in (2, 16):
+        if any("_" in t for t in tokens):
+            tokens = [t.replace("_", "") for t in tokens]
+        lengths = set(map(len, tokens))
+        width = max(lengths)
+        if width == 0:
+            raise ValueError("empty number")
+        if len(lengths) > 1:
+            tokens = [t.rjust(width, "0") for t in tokens]
+        try:
+            raw = "".join(tokens).encode("ascii")
+        except UnicodeEncodeError:
+            raise ValueError("non-ASCII character in a number") from None
+        chars = np.frombuffer(raw, np.uint8).reshape(len(tokens), width)
+        return _parse_chars(chars, radix, word_bits, tokens)
+    if radix not in (8, 10):
+        raise ValueError(f"unsupported radix {radix}")
+    top = 1 << word_bits
+    out = np.zeros((len(tokens), nl), dtype=np.uint64)
+    for i, t in enumerate(tokens):
+        try:
+            v = int(t.replace("_", ""), radix)
+        except ValueError:
+            raise ValueError(f"invalid base-{radix} number in word {i} {t!r}") from None
+        if v < 0 and signed_ok and v >= -(top >> 1):
+            v += top
+        if not 0 <= v < top:
+            raise ValueError(f"word {i} {t!r} does not fit {word_bits} bits")
+        for k in range(nl):
+            out[i, k] = (v >> (64 * k)) & 0xFFFFFFFFFFFFFFFF
+    return out
+
+
+# =================================================================================
+# header comment: makes text images self-describing
+# =================================================================================
+
+_COMMENT = {"hex": ("// ", ""), "bin": ("// ", ""), "coe": ("; ", ""), "mif": ("-- ", ""),
+            "c": ("/* ", " */")}
+_HEADER_RE = re.compile(r"t2c fmt=(\w+)((?: [A-Za-z_]+=[^\s]+)*)")
+
+
+def _header(fmt: str, word_bits: int, depth: int, info: Mapping[str, Any] | None) -> bytes:
+    if info is None or fmt not in _COMMENT:
+        return b""
+    fields = {"width": word_bits, "depth": depth, **info}
+    for k, v in fields.items():
+        if not re.fullmatch(r"[A-Za-z_]+", str(k)) or (v is not None and re.search(r"\s|\*/", str(v))):
+            raise ValueError(f"header field {k}={v!r}: keys are letters/_, values have no spaces")
+    body = " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+    pre, post = _COMMENT[fmt]
+    return f"{pre}t2c fmt={fmt} {body}{post}\n".encode()
+
+
+def parse_header(data: bytes) -> dict[str, str]:
+    """The ``t2c fmt=... k=v ...`` comment a writer put on the first line, or {}."""
+    m = _HEADER_RE.search(data[:4096].decode("ascii", errors="replace"))
+    if not m:
+        return {}
+    out = {"fmt": m.group(1)}
+    for item in m.group(2).split():
+        k, _, v = item.partition("=")
+        out[k] = v
+    return out
+
+
+# =================================================================================
+# encoders: [n, limbs] uint64 -> bytes
+# =================================================================================
+
+def _enc_readmem(limbs, wb, radix, base_addr, head):
+    n = limbs.shape[0]
+    addr = f"@{base_addr:x}\n".encode() if base_addr is not None else b""
+    return head + addr + _lines(n, digits(limbs, wb, radix), b"\n")
+
+
+def _enc_coe(limbs, wb, head):
+    n = limbs.shape[0]
+    sep = np.full((n, 1), ord(","), dtype=np.uint8)
+    sep[-1, 0] = ord(";")
+    return (head + b"memory_initialization_radix=16;\nmemory_initialization_vector=\n"
+            + _lines(n, digits(limbs, wb, 16), sep, b"\n"))
+
+
+def _enc_mif(limbs, wb, head):
+    n = limbs.shape[0]
+    abits = max(1, (n - 1).bit_length())
+    addrs = np.arange(n, dtype=np.uint64).reshape(-1, 1)
+    # runs of equal words (typically depth padding) become one "[a..b] : w;" line
+    same = (limbs[1:] == limbs[:-1]).all(axis=1)
+    starts = np.flatnonzero(np.r_[True, ~same])
+    ends = np.r_[starts[1:], n] - 1
+    data = digits(limbs[starts], wb, 16)
+    a0 = digits(addrs[starts], abits, 16)
+    single = starts == ends
+    if single.all():
+        body = _lines(len(starts), b"\t", a0, b" : ", data, b";\n")
+    else:
+        a1 = digits(addrs[ends], abits, 16)
+        s_rows = np.frombuffer(_lines(int(single.sum()), b"\t", a0[single], b" : ", data[single], b";\n"),
+                               np.uint8).reshape(int(single.sum()), -1)
+        r_rows = np.frombuffer(_lines(int((~single).sum()), b"\t[", a0[~single], b"..", a1[~single],
+                                      b"] : ", data[~single], b";\n"), np.uint8).reshape(int((~single).sum()), -1)
+        rows = np.empty(len(starts), dtype=object)
+        rows[single] = s_rows.view(f"S{s_rows.shape[1]}").ravel().tolist() if s_rows.size else []
+        rows[~single] = r_rows.view(f"S{r_rows.shape[1]}").ravel().tolist()
+        body = b"".join(rows.tolist())
+    return (head + f"WIDTH={wb};\nDEPTH={n};\nADDRESS_RADIX=HEX;\nDATA_RADIX=HEX;\n\nCONTENT BEGIN\n".encode()
+            + body + b"END;\n")
+
+
+def _enc_raw(limbs, wb, endian):
+    be = _be_bytes(limbs, wb)
+    return np.ascontiguousarray(be if endian == "big" else be[:, ::-1]).tobytes()
+
+
+def c_type(word_bits: int) -> str:
+    """Smallest ``uintN_t`` holding a word (``uint64_t`` limbs above 64 bits)."""
+    for bits in (8, 16, 32, 64):
+        if word_bits <= bits:
+            return f"uint{bits}_t"
+    return "uint64_t"
+
+
+def _enc_c(limbs, wb, name, head):
+    n, nl = limbs.shape
+    guard = name.upper()
+    ctype = c_type(wb)
+    out = [head, f"#ifndef {guard}_H\n#define {guard}_H\n\n#include <stdint.h>\n\n".encode(),
+           f"#define {guard}_DEPTH {n}u\n#define {guard}_WIDTH {wb}u\n".encode()]
+    if wb <= 64:
+        out.append(f"\nconst {ctype} {name}[{n}] = {{\n".encode())
+        out.append(_lines(n, b"    0x", digits(limbs, wb, 16), b",\n"))
+    else:
+        out.append(f"#define {guard}_LIMBS {nl}u  /* uint64_t limbs per word, limb 0 least significant */\n"
+                   f"\nconst uint64_t {name}[{n}][{nl}] = {{\n".encode())
+        cols: list[Any] = [b"    {"]
+        for k in range(nl):
+            cols += [b"0x", digits(limbs[:, k:k + 1], 64, 16), b", " if k < nl - 1 else b"},\n"]
+        out.append(_lines(n, *cols))
+    out.append(f"}};\n\n#endif /* {guard}_H */\n".encode())
+    return b"".join(out)
+
+
+_C_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def c_name(text: str) -> str:
+    """A C identifier made from a file stem."""
+    s = re.sub(r"\W", "_", text)
+    return s if _C_IDENT.match(s) else "_" + s
+
+
+def encode_words(words: Any, word_bits: int, fmt: str, *, name: str = "mem", endian: str = "little",
+                 base_addr: int | None = None, info: Mapping[str, Any] | None = None) -> bytes:
+    """Words -> file content.  ``words``: ``[n]`` unsigned (word_bits <= 64), ``[n, limbs]``
+    uint64, or a list of Python ints.  ``info`` adds ``k=v`` fields to the header comment
+    (no header when None; raw never has one)."""
+    fmt = _check_fmt(fmt)
+    if not 1 <= int(word_bits) <= 4096:
+        raise ValueError(f"word_bits must be in 1..4096, got {word_bits}")
+    limbs = as_limbs(words, word_bits)
+    if limbs.shape[0] == 0:
+        raise ValueError("no words to write")
+    if base_addr is not None and (fmt not in ("hex", "bin") or int(base_addr) < 0):
+        raise ValueError("base_addr (an @addr record) exists only for hex and bin, and must be >= 0")
+    if endian not in ("little", "big"):
+        raise ValueError(f"endian must be little or big, got {endian!r}")
+    if fmt == "c" and not _C_IDENT.match(name):
+        raise ValueError(f"C array name {name!r} is not a C identifier")
+    head = _header(fmt, word_bits, limbs.shape[0], info)
+    if fmt == "hex":
+        return _enc_readmem(limbs, word_bits, 16, base_addr, head)
+    if fmt == "bin":
+        return _enc_readmem(limbs, word_bits, 2, base_addr, head)
+    if fmt == "coe":
+        return _enc_coe(limbs, word_bits, head)
+    if fmt == "mif":
+        return _enc_mif(limbs, word_bits, head)
+    if fmt == "raw":
+        return _enc_raw(limbs, word_bits, endian)
+    return _enc_c(limbs, word_bits, name, head)
+
+
+# =================================================================================
+# decoders: bytes -> [n, limbs] uint64
+# =================================================================================
+
+def _ascii(data: bytes, fmt: str) -> str:
+    try:
+        return data.decode("ascii")
+    except UnicodeDecodeError:
+        raise ValueError(f"{fmt} file is not ASCII text") from None
+
+
+def _infer_bits(tokens: Sequence[str], radix: int) -> int:
+    width = max(len(t.replace("_", "")) for t in tokens)
+    return width * (4 if radix == 16 else 1)
+
+
+_CXX_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+
+
+def _dec_readmem(text: str, radix: int, word_bits: int | None) -> tuple[np.ndarray, int, int]:
+    """$readmemh/$readmemb grammar: whitespace-separated numbers, // and /* */ comments,
+    ``@hex`` address records.  Returns (words from the lowest address, that address, word_bits)."""
+    if "/" in text:
+        text = _CXX_COMMENT.sub(" ", text)
+    toks = text.split()
+    if not toks:
+        raise ValueError("no words in file")
+    segs: list[tuple[int, list[str]]] = []
+    if "@" in text:
+        at = [i for i, t in enumerate(toks) if t.startswith("@")]
+        bounds = at + [len(toks)]
+        if at[0] > 0:
+            segs.append((0, toks[: at[0]]))
+        for j, i in enumerate(at):
+            try:
+                addr = int(toks[i][1:].replace("_", ""), 16)
+            except ValueError:
+                raise ValueError(f"bad address record {toks[i]!r}") from None
+            segs.append((addr, toks[i + 1: bounds[j + 1]]))
+    else:
+        segs.append((0, toks))
+    values = [t for _, seg in segs for t in seg]
+    if not values:
+        raise ValueError("no words in file")
+    wb = word_bits or _infer_bits(values, radix)
+    if len(segs) == 1:
+        return parse_tokens(segs[0][1], radix, wb), segs[0][0], wb
+    nonempty = [(a, parse_tokens(s, radix, wb)) for a, s in segs if s]
+    base = min(a for a, _ in nonempty)
+    end = max(a + w.shape[0] for a, w in nonempty)
+    out = np.zeros((end - base, (wb + 63) // 64), dtype=np.uint64)
+    for a, w in nonempty:  # later records win, as in a simulator
+        out[a - base: a - base + w.shape[0]] = w
+    return out, base, wb
+
+
+def _dec_coe(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
+    """COE (UG896): ``keyword = value ;`` statements, anything after a ';' on its line is a
+    comment, keywords case-insensitive, memory_initialization_vector last."""
+    stmts: list[tuple[str, str]] = []
+    pos = 0
+    while True:
+        j = text.find(";", pos)
+        if j < 0:
+            if text[pos:].strip():
+                raise ValueError(f"COE statement not terminated by ';': {text[pos:].strip()[:40]!r}")
+            break
+        stmt = text[pos:j].strip()
+        nl = text.find("\n", j)
+        pos = len(text) if nl < 0 else nl + 1
+        if not stmt:
+            continue
+        key, eq, value = stmt.partition("=")
+        if not eq:
+            raise ValueError(f"COE: expected keyword=value, got {stmt[:40]!r}")
+        stmts.append((key.strip().lower(), value))
+    keys = [k for k, _ in stmts]
+    if "memory_initialization_radix" not in keys or "memory_initialization_vector" not in keys:
+        raise ValueError("COE needs memory_initialization_radix and memory_initialization_vector")
+    if keys[-1] != "memory_initialization_vector":
+        raise ValueError("COE: memory_initialization_vector must be the last keyword")
+    d = dict(stmts)
+    radix_s = d["memory_initialization_radix"].strip()
+    if radix_s not in ("2", "10", "16"):
+        raise ValueError(f"COE memory_initialization_radix must be 2, 10 or 16, got {radix_s!r}")
+    radix = int(radix_s)
+    toks = [t for t in re.split(r"[\s,]+", d["memory_initialization_vector"]) if t]
+    if not toks:
+        raise ValueError("COE memory_initialization_vector is empty")
+    wb = word_bits or (_infer_bits(toks, radix) if radix != 10 else
+                       max(int(t).bit_length() for t in toks) or 1)
+    return parse_tokens(toks, radix, wb, signed_ok=True), wb
+
+
+_MIF_COMMENT = re.compile(r"--[^\n]*|%[^%]*%")
+_MIF_RADIX = {"BIN": 2, "OCT": 8, "HEX": 16, "DEC": 10, "UNS": 10}
+
+
+def _dec_mif(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
+    """Intel MIF: WIDTH, DEPTH, ADDRESS_RADIX, DATA_RADIX; CONTENT BEGIN ... END;
+    entries ``addr : v [v ...];`` (consecutive addresses) or ``[a..b] : v;``; comments
+    ``-- to end of line`` and ``% ... %``.  Unlisted addresses read as 0."""
+    text = _MIF_COMMENT.sub(" ", text)
+    if "%" in text:
+        raise ValueError("MIF: unterminated % comment")
+    m = re.search(r"\bCONTENT\s+BEGIN\b", text, re.I)
+    if not m:
+        raise ValueError("MIF: no CONTENT BEGIN")
+    head: dict[str, str] = {}
+    for stmt in text[: m.start()].split(";"):
+        if not stmt.strip():
+            continue
+        k, eq, v = stmt.partition("=")
+        if not eq:
+            raise ValueError(f"MIF: expected KEY = VALUE; got {stmt.strip()[:40]!r}")
+        head[k.strip().upper()] = v.strip().upper()
+    for key in ("WIDTH", "DEPTH", "ADDRESS_RADIX", "DATA_RADIX"):
+        if key not in head:
+            raise ValueError(f"MIF: missing {key}")
+    try:
+        width, depth = int(head["WIDTH"]), int(head["DEPTH"])
+    except ValueError:
+        raise ValueError("MIF: WIDTH and DEPTH must be decimal integers") from None
+    if width < 1 or depth < 1:
+        raise ValueError("MIF: WIDTH and DEPTH must be >= 1")
+    if word_bits is not None and word_bits != width:
+        raise ValueError(f"MIF WIDTH={width} but the layout has word_bits={word_bits}")
+    for key in ("ADDRESS_RADIX", "DATA_RADIX"):
+        if head[key] not in _MIF_RADIX:
+            raise ValueError(f"MIF {key} must be one of {', '.join(_MIF_RADIX)}, got {head[key]!r}")
+    arad, drad = _MIF_RADIX[head["ADDRESS_RADIX"]], _MIF_RADIX[head["DATA_RADIX"]]
+    dsigned = head["DATA_RADIX"] == "DEC"
+    body = text[m.end():]
+    e = re.search(r"\bEND\s*;\s*\Z", body, re.I)
+    if not e:
+        raise ValueError("MIF: content not closed by END;")
+    pieces = body[: e.start()].split(";")
+    if pieces[-1].strip():
+        raise ValueError(f"MIF: entry not terminated by ';': {pieces[-1].strip()[:40]!r}")
+    pairs = [p.split(":") for p in pieces[:-1]]
+    if any(len(p) != 2 for p in pairs):
+        bad = next(p for p in pairs if len(p) != 2)
+        raise ValueError(f"MIF: expected 'address : data;', got {':'.join(bad).strip()[:40]!r}")
+    addrs = [a.strip() for a, _ in pairs]
+    vals = [v.strip() for _, v in pairs]
+    out = np.zeros((depth, (width + 63) // 64), dtype=np.uint64)
+    simple = not any(a.startswith("[") for a in addrs) and not any(" " in v or "\t" in v or "\n" in v for v in vals)
+    if simple:
+        if any(not v for v in vals):
+            raise ValueError("MIF: entry without a value")
+        ai = parse_tokens(addrs, arad, 64)[:, 0]
+        if ai.size and int(ai.max()) >= depth:
+            raise ValueError(f"MIF: address {int(ai.max())} out of range for DEPTH={depth}")
+        out[ai] = parse_tokens(vals, drad, width, signed_ok=dsigned)
+        return out, width
+    for a, v in zip(addrs, vals):
+        vs = v.split()
+        if not vs:
+            raise ValueError(f"MIF: entry {a!r} without a value")
+        w = parse_tokens(vs, drad, width, signed_ok=dsigned)
+        rm = re.fullmatch(r"\[\s*(\S+?)\s*\.\.\s*(\S+?)\s*\]", a)
+        if rm:
+            lo, hi = (int(parse_tokens([x], arad, 64)[0, 0]) for x in rm.groups())
+            if lo > hi or hi >= depth or len(vs) != 1:
+                raise ValueError(f"MIF: bad range entry {a} : {v}")
+            out[lo: hi + 1] = w[0]
+        else:
+            lo = int(parse_tokens([a], arad, 64)[0, 0])
+            if lo + len(vs) > depth:
+                raise ValueError(f"MIF: address {lo + len(vs) - 1} out of range for DEPTH={depth}")
+            out[lo: lo + len(vs)] = w
+    return out, width
+
+
+_C_DECL = re.compile(
+    r"const\s+(uint(?:8|16|32|64)_t)\s+([A-Za-z_]\w*)\s*\[\s*(\d+)u?\s*\]\s*(?:\[\s*(\d+)u?\s*\])?"
+    r"\s*=\s*\{(.*?)\}\s*;", re.S)
+
+
+def _dec_c(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
+    text = _CXX_COMMENT.sub(" ", text)
+    m = _C_DECL.search(text)
+    if not m:
+        raise ValueError("C header: no 'const uintN_t name[DEPTH] = {...};' array found")
+    ctype, _, depth_s, limbs_s, body = m.groups()
+    depth = int(depth_s)
+    nl = int(limbs_s) if limbs_s else 1
+    toks = [t for t in re.split(r"[\s,{}]+", body) if t]
+    if len(toks) != depth * nl:
+        raise ValueError(f"C header: {len(toks)} values for [{depth}]" + (f"[{nl}]" if limbs_s else ""))
+    if all(t[:2] in ("0x", "0X") for t in toks):
+        limbs_ok = parse_tokens([t[2:] for t in toks], 16, int(ctype[4:-2]))
+    else:
+        limbs_ok = parse_tokens([str(int(t.rstrip("uUlL"), 0)) for t in toks], 10, int(ctype[4:-2]))
+    if limbs_s:
+        wb = word_bits or 64 * nl
+        words = limbs_ok.reshape(depth, nl)
+        check_word_width(words, wb)
+        return words, wb
+    wb = word_bits or int(ctype[4:-2])
+    if wb > 64:
+        raise ValueError(f"C header holds 1 value per word but word_bits={wb}")
+    check_word_width(limbs_ok, wb)
+    return limbs_ok, wb
+
+
+def _dec_raw(data: bytes, word_bits: int | None, endian: str) -> np.ndarray:
+    if not word_bits:
+        raise ValueError("raw images carry no width: give word_bits (or a layout)")
+    nb = _nbytes(word_bits)
+    if len(data) % nb:
+        raise ValueError(f"raw image of {len(data)} bytes is not a whole number of {nb}-byte words")
+    be = np.frombuffer(data, np.uint8).reshape(-1, nb)
+    return _from_be_bytes(be if endian == "big" else be[:, ::-1], word_bits)
+
+
+def decode_words(data: bytes, fmt: str, word_bits: int | None = None,
+                 endian: str = "little") -> tuple[np.ndarray, dict[str, Any]]:
+    """File content -> (``[n, limbs]`` uint64 words, info).  ``word_bits`` None: taken from
+    the t2c header comment, else from the file (MIF WIDTH, C type, digit count)."""
+    fmt = _check_fmt(fmt)
+    info: dict[str, Any] = dict(parse_header(data)) if fmt != "raw" else {}
+    if word_bits is None and "width" in info:
+        word_bits = int(info["width"])
+    if fmt == "raw":
+        words, wb = _dec_raw(data, word_bits, endian), word_bits
+    else:
+        text = _ascii(data, fmt)
+        if fmt in ("hex", "bin"):
+            words, base, wb = _dec_readmem(text, 16 if fmt == "hex" else 2, word_bits)
+            info["base_addr"] = base
+        elif fmt == "coe":
+            words, wb = _dec_coe(text, word_bits)
+        elif fmt == "mif":
+            words, wb = _dec_mif(text, word_bits)
+        else:
+            words, wb = _dec_c(text, word_bits)
+    info["width"] = wb
+    info["words"] = words.shape[0]
+    return words, info
+
+
+# =================================================================================
+# format names and paths
+# =================================================================================
+
+def _check_fmt(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; valid formats: {', '.join(FORMATS)}")
+    return fmt
+
+
+def _looks_like_readmemb(head: bytes) -> bool:
+    try:
+        text = head.decode("ascii")
+    except UnicodeDecodeError:
+        return False
+    text = _CXX_COMMENT.sub(" ", text)
+    return all(t.startswith("@") or set(t) <= set("01_xXzZ") for t in text.split()[:-1] or ["x"])
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Format from the extension; ``.bin`` is $readmemb text if it reads as 0/1 digits,
+    else raw binary; an unknown extension is sniffed from the content."""
+    path = Path(path)
+    fmt = _EXT_TO_FMT.get(path.suffix.lower())
+    if fmt not in (None, "bin"):
+        return fmt
+    head = path.read_bytes()[:4096] if path.exists() else b""
+    hdr = parse_header(head)
+    if hdr.get("fmt") in FORMATS:
+        return hdr["fmt"]
+    if fmt == "bin":
+        return "bin" if head and _looks_like_readmemb(head) else "raw"
+    text = head.decode("ascii", errors="replace")
+    if re.search(r"memory_initialization_radix", text, re.I):
+        return "coe"
+    if re.search(r"\bCONTENT\s+BEGIN\b|\bDEPTH\s*=", text, re.I):
+        return "mif"
+    if "#include" in text or re.search(r"const\s+uint\d+_t", text):
+        return "c"
+    if head and _looks_like_readmemb(head):
+        return "bin"
+    if head and re.fullmatch(r"(\s|//[^\n]*|@[0-9a-fA-F_]+|[0-9a-fA-F_]+)*\S*", text):
+        return "hex"
+    return "raw"
+
+
+def bank_paths(path: str | os.PathLike, banks: int) -> list[Path]:
+    """``w.hex`` -> [``w.hex``] for one bank, [``w_b0.hex``, ``w_b1.hex``, ...] otherwise."""
+    path = Path(path)
+    if banks == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}_b{b}{path.suffix}") for b in range(banks)]
+
+
+def _resolve_fmt(fmt: str | None, path: Path) -> str:
+    if fmt is not None:
+        return _check_fmt(fmt)
+    ext = path.suffix.lower()
+    if ext in _EXT_TO_FMT:
+        return _EXT_TO_FMT[ext]
+    raise ValueError(f"cannot tell the format of {path.name!r} from its extension; give fmt= one of {', '.join(FORMATS)}")
+
+
+# =================================================================================
+# words: one file
+# =================================================================================
+
+def write_words(path: str | os.PathLike, words: Any, word_bits: int, fmt: str | None = None, *,
+                name: str | None = None, endian: str = "little", base_addr: int | None = None,
+                info: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write already-packed words to one file (atomically).  Returns {file, sha256, bytes}."""
+    path = Path(path)
+    fmt = _resolve_fmt(fmt, path)
+    data = encode_words(words, word_bits, fmt, name=name or c_name(path.stem), endian=endian,
+                        base_addr=base_addr, info=info)
+    atomic_write_bytes(path, data)
+    return {"file": path.name, "sha256": sha256_bytes(data), "bytes": len(data)}
+
+
+def read_words(path: str | os.PathLike, fmt: str | None = None, word_bits: int | None = None,
+               endian: str = "little") -> np.ndarray:
+    """Read one file's words as ``[n, limbs]`` uint64 (column 0 is the word when <= 64 bits)."""
+    path = Path(path)
+    fmt = fmt or detect_format(path)
+    return decode_words(path.read_bytes(), fmt, word_bits, endian)[0]
+
+
+# =================================================================================
+# memories: array + layout <-> one file per bank, plus a sidecar record
+# =================================================================================
+
+_RECORD_KEYS = ("file", "name", "format", "layout", "shape", "width", "depth", "words", "banks",
+                "base_addr", "files")
+
+
+def _shape_str(shape: Sequence[int]) -> str:
+    return "x".join(str(int(s)) for s in shape)
+
+
+def write_memory(path: str | os.PathLike, array: Any, layout: Layout | Mapping[str, Any] | str,
+                 fmt: str | None = None, name: str | None = None, *, base_addr: int | None = None,
+                 header: bool = True, meta: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Write a 1-D or 2-D ``[depth, lanes]`` integer array as a memory image.
+
+    One file per bank (``w_b0.hex``, ``w_b1.hex``, ... when ``layout.banks > 1``).  Every
+    check runs before the first byte is written, and each file is written atomically.
+    Returns the sidecar record (see docs/formats.md); ``meta`` adds keys to it.
+    """
+    path = Path(path)
+    fmt = _resolve_fmt(fmt, path)
+    layout = Layout.coerce(layout)
+    a = as_int_array(array)
+    name = name or c_name(path.stem)
+    if not _C_IDENT.match(name):
+        raise ValueError(f"name {name!r} is not a C identifier")
+    if meta and set(meta) & set(_RECORD_KEYS):
+        raise ValueError(f"meta keys {sorted(set(meta) & set(_RECORD_KEYS))} clash with record keys")
+    banks = to_banks(a, layout)
+    paths = bank_paths(path, layout.banks)
+    nb = layout.banks
+    blobs = []
+    for b, (p, w) in enumerate(zip(paths, banks)):
+        bname = name if nb == 1 else f"{name}_b{b}"
+        info = {"name": bname, "layout": layout.spec(), "shape": _shape_str(a.shape),
+                "bank": f"{b}/{nb}"} if header else None
+        blobs.append(encode_words(w, layout.word_bits, fmt, name=bname, endian=layout.endian,
+                                  base_addr=base_addr, info=info))
+    files = []
+    for b, (p, data) in enumerate(zip(paths, blobs)):
+        atomic_write_bytes(p, data)
+        files.append({"file": p.name, "bank": b, "sha256": sha256_bytes(data), "bytes": len(data)})
+    record = {"file": path.name, "name": name, "format": fmt, "layout": layout.to_dict(),
+              "shape": [int(s) for s in a.shape], "width": layout.word_bits,
+              "depth": int(banks[0].shape[0]), "words": words_per_bank(a.shape, layout),
+              "banks": nb, "base_addr": base_addr, "files": files}
+    if meta:
+        record.update(meta)
+    return record
+
+
+def read_memory(path: str | os.PathLike, fmt: str | None = None,
+                layout: Layout | Mapping[str, Any] | str | None = None,
+                shape: Sequence[int] | None = None, *, verify: bool = True) -> np.ndarray:
+    """Read back what ``write_memory`` wrote: the same integers (int64).
+
+    ``path`` is the path given to ``write_memory`` (bank files are found from it).  Any
+    of ``fmt``, ``layout``, ``shape`` left None is taken from the sidecar next to the file,
+    else from the file's t2c header comment; without a shape, every stored word
+    (padding included) is returned as ``[rows, lanes]``.  With ``verify`` the sha256 of
+    each file is checked against the sidecar when one lists it.
+    """
+    path = Path(path)
+    record = find_record(path)
+    if record and record.get("file") != path.name:  # a bank file was named: use the base path
+        path = path.with_name(record["file"])
+    if fmt is None:
+        fmt = record["format"] if record else None
+    if layout is None and record:
+        layout = record["layout"]
+    if shape is None and record:
+        shape = record["shape"]
+    first = path if path.exists() else bank_paths(path, 2)[0]
+    hdr: dict[str, str] = {}
+    if layout is None or shape is None or fmt is None:
+        if not first.exists():
+            raise FileNotFoundError(f"{path}: no such memory image (nor {first.name})")
+        hdr = parse_header(first.read_bytes()[:4096])
+    if fmt is None:
+        fmt = hdr.get("fmt") or detect_format(first)
+    if layout is None:
+        if "layout" not in hdr:
+            raise ValueError(f"{path.name}: no layout given and none recorded in a sidecar or header")
+        layout = hdr["layout"]
+    layout = Layout.coerce(layout)
+    if shape is None and "shape" in hdr:
+        shape = [int(s) for s in hdr["shape"].split("x")]
+    sums = {f["file"]: f["sha256"] for f in record["files"]} if (record and verify) else {}
+    banks = []
+    for p in bank_paths(path, layout.banks):
+        data = p.read_bytes()
+        if p.name in sums and sha256_bytes(data) != sums[p.name]:
+            raise ChecksumError(f"{p.name}: sha256 {sha256_bytes(data)[:16]}... differs from "
+                                f"{sums[p.name][:16]}... recorded in {SIDECAR_NAME}")
+        banks.append(decode_words(data, fmt, layout.word_bits, layout.endian)[0])
+    return from_banks(banks, layout, shape)
+
+
+# =================================================================================
+# sidecar
+# =================================================================================
+
+def write_sidecar(directory: str | os.PathLike, records: Sequence[Mapping[str, Any]]) -> Path:
+    """Write ``<directory>/memories.json`` (replacing it) describing ``records``.
+
+    File names in the records are relative to ``directory``; each must exist there.
+    """
+    directory = Path(directory)
+    seen: set[str] = set()
+    for r in records:
+        if "files" not in r or not r["files"]:
+            raise ValueError(f"sidecar record {r.get('file', '?')!r} has no files")
+        for f in r["files"]:
+            if f["file"] in seen:
+                raise ValueError(f"file {f['file']!r} appears twice in the sidecar records")
+            seen.add(f["file"])
+            if not (directory / f["file"]).is_file():
+                raise FileNotFoundError(f"{f['file']}: listed in the sidecar but not in {directory}")
+    doc = {"schema": SIDECAR_SCHEMA, "records": [dict(r) for r in records]}
+    out = directory / SIDECAR_NAME
+    atomic_write_text(out, json.dumps(doc, indent=1) + "\n")
+    return out
+
+
+def read_sidecar(directory: str | os.PathLike, verify: bool = True) -> list[dict[str, Any]]:
+    """Load the sidecar; with ``verify`` every listed file's sha256 is checked
+    (ChecksumError / FileNotFoundError naming the file)."""
+    directory = Path(directory)
+    p = directory / SIDECAR_NAME
+    doc = json.loads(p.read_text())
+    if doc.get("schema") != SIDECAR_SCHEMA:
+        raise ValueError(f"{p}: schema {doc.get('schema')!r} is not {SIDECAR_SCHEMA!r}")
+    records = doc["records"]
+    if verify:
+        for r in records:
+            for f in r["files"]:
+                fp = directory / f["file"]
+                if not fp.is_file():
+                    raise FileNotFoundError(f"{f['file']}: listed in {SIDECAR_NAME} but missing")
+                got = sha256_bytes(fp.read_bytes())
+                if got != f["sha256"]:
+                    raise ChecksumError(f"{f['file']}: sha256 {got[:16]}... differs from "
+                                        f"{f['sha256'][:16]}... recorded in {SIDECAR_NAME}")
+    return records
+
+
+def find_record(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The sidecar record (next to ``path``) for ``path`` or one of its bank files."""
+    path = Path(path)
+    sc = path.parent / SIDECAR_NAME
+    if not sc.is_file():
+        return None
+    try:
+        records = read_sidecar(path.parent, verify=False)
+    except (ValueError, KeyError):
+        return None
+    for r in records:
+        if r.get("file") == path.name or any(f.get("file") == path.name for f in r.get("files", ())):
+            return r
+    return None
