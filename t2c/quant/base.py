@@ -190,8 +190,10 @@ class Quantizer(nn.Module):
     def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
         scale = self._channel_view(self.training_scale(x), x).to(x.dtype)
         zp = self._channel_view(self.zero_point, x).to(x.dtype)
-        q = torch.clamp(round_half_up_ste(x / scale) + zp, self.qmin, self.qmax)
-        return (q - zp) * scale
+        # clamp before rounding (same codes, since the bounds are integers) so values
+        # inside the range get a gradient of exactly 1 and clipped ones exactly 0
+        v = torch.clamp(x / scale, self.qmin - zp, self.qmax - zp)
+        return round_half_up_ste(v) * scale
 
     @torch.no_grad()
     def quantize(self, x: torch.Tensor) -> QTensor:

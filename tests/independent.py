@@ -1,0 +1,82 @@
+"""An independent integer recomputation of each IntGraph layer (for tests).
+
+Accumulators come from torch's own float64 conv2d / linear / pooling on the recorded
+integer tensors (exact: every partial sum is an integer below 2**53), not from
+t2c.ref's im2col path; the requantization is the contract itself (t2c.arith).
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from t2c import arith
+from t2c.ir import Add, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
+
+
+def _t(a) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(a, dtype=np.float64))
+
+
+def _to_int(t: torch.Tensor) -> np.ndarray:
+    a = t.numpy()
+    assert np.array_equal(a, np.round(a)), "float64 accumulator is not an integer"
+    return a.astype(np.int64)
+
+
+def _requant(rq, acc, residual, axis):
+    shape = [1] * acc.ndim
+    shape[axis] = -1
+    m = np.asarray(rq.m).reshape(shape) if np.size(rq.m) > 1 else np.asarray(rq.m).reshape(())
+    s = np.asarray(rq.s).reshape(shape) if np.size(rq.s) > 1 else np.asarray(rq.s).reshape(())
+    if residual is None:
+        return arith.requantize(acc, m, s, rq.zero_point, rq.qmin, rq.qmax)
+    mr = np.asarray(rq.residual_m).reshape(m.shape)
+    return arith.requantize_sum([acc * m, (residual - rq.residual_zero_point) * mr], s,
+                                rq.zero_point, rq.qmin, rq.qmax)
+
+
+def recompute(op, inputs):
+    """(acc or None, output) for ``op`` on integer ``inputs``, computed independently."""
+    x = np.asarray(inputs[0], dtype=np.int64)
+    res = np.asarray(inputs[1], dtype=np.int64) if len(inputs) > 1 else None
+    if isinstance(op, Conv2d):
+        acc = F.conv2d(_t(x - op.x_zero_point), _t(op.weight), _t(op.bias), op.stride, op.padding,
+                       op.dilation, op.groups)
+        acc = _to_int(acc)
+        return acc, _requant(op.requant, acc, res, 1)
+    if isinstance(op, Linear):
+        acc = _to_int(F.linear(_t(x - op.x_zero_point), _t(op.weight), _t(op.bias)))
+        return acc, _requant(op.requant, acc, res, acc.ndim - 1)
+    if isinstance(op, Add):
+        return None, _requant(op.requant, x - op.a_zero_point, res, 1)
+    if isinstance(op, MaxPool2d):
+        y = F.max_pool2d(_t(x), op.kernel, op.stride, op.padding, op.dilation)
+        return None, _to_int(y)
+    if isinstance(op, AvgPool2d):
+        acc = _to_int(F.avg_pool2d(_t(x - op.x_zero_point), op.kernel, op.stride, op.padding,
+                                   count_include_pad=True, divisor_override=1))
+        return acc, _requant(op.requant, acc, None, 1)
+    if isinstance(op, Flatten):
+        return None, x.reshape(x.shape[0], -1)
+    if isinstance(op, ReLU):
+        return None, np.minimum(np.maximum(x, op.zero_point), op.qmax)
+    raise NotImplementedError(type(op))
+
+
+def check_layer(op, rec) -> None:
+    """Assert one recorded layer equals the independent recomputation, element for element."""
+    acc, out = recompute(op, rec.inputs)
+    if acc is not None:
+        assert rec.acc is not None and np.array_equal(rec.acc, acc), f"{op.name}: accumulator differs"
+        assert np.abs(acc).max() <= arith.INT32_MAX
+    bad = np.flatnonzero(np.asarray(rec.output) != out)
+    assert bad.size == 0, f"{op.name}: {bad.size} of {out.size} outputs differ"
+
+
+def assert_graph_matches(graph, x_int):
+    """Every layer of ``graph`` on ``x_int`` equals the independent recomputation (==)."""
+    result = graph.run(x_int, record=True)
+    for op in graph.ops:
+        check_layer(op, result.layers[op.name])
+    return result
