@@ -1,0 +1,64 @@
+# t2c top-level Makefile.  Every target builds/uses the local virtual environment .venv/
+# and installs what it needs (Python packages; iverilog via apt when missing).
+#
+#   make sim LAYER=conv3 [MODEL=digits-cnn] [SIM=icarus|verilator] [WAVES=1]
+#   make test          Python unit tests + cocotb RTL tests (what CI runs)
+#   make venv          the environment with every extra
+#   make golden        regenerate golden/digits-cnn (byte-for-byte deterministic)
+#   make bench         benchmarks (ratios measured side by side)
+#
+# cocotb's own makefiles define a `sim` target and read SIM; they are not included here.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+MODEL  ?= digits-cnn
+LAYER  ?= conv3
+SIM    ?= icarus
+WAVES  ?= 0
+JOBS   ?= auto
+
+.PHONY: venv test test-python test-sim sim golden bench report clean iverilog
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[sim,test]'
+	@touch $@
+
+iverilog:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  echo "installing Icarus Verilog (apt)"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iverilog liblz4-dev >/dev/null; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq iverilog liblz4-dev >/dev/null; fi; }
+
+test: venv iverilog
+	$(PY) -m pytest -n $(JOBS) -q tests sim
+
+test-python: venv
+	$(PY) -m pytest -n $(JOBS) -q tests
+
+test-sim: venv iverilog
+	$(PY) -m pytest -n $(JOBS) -q sim
+
+golden/$(MODEL)/manifest.json: | venv
+	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
+
+golden: venv
+	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
+
+sim: venv iverilog golden/$(MODEL)/manifest.json
+	@$(VENV)/bin/t2c layers --model $(MODEL) | awk '{print $$1}' | grep -qx '$(LAYER)' || { \
+	  echo "unknown layer '$(LAYER)' for $(MODEL); valid layers:"; $(VENV)/bin/t2c layers --model $(MODEL); exit 2; }
+	@echo "golden vectors for $(MODEL)/$(LAYER) are in golden/$(MODEL)/$(LAYER)/ (RTL layer co-simulation: issue 4)"
+
+bench: venv iverilog
+	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+report: venv
+	$(VENV)/bin/t2c report
+
+clean:
+	rm -rf sim_build .pytest_cache .hypothesis
