@@ -1,20 +1,27 @@
 """The bit-exact executor of an IntGraph.
 
-Convolutions and matmuls run as im2col + a float64 BLAS GEMM.  That is exact: the
-converter proves ``|bias| + sum |x - zx| * |w| < 2**31`` for every layer, so every
-partial sum of the GEMM, in whatever order BLAS adds, is an integer below 2**53 and
-float64 represents it exactly.  Everything after the accumulator is ``t2c.arith`` in
-int64.
+Convolutions and matmuls are im2col (``torch.nn.functional.unfold``) + float32 GEMMs,
+and they are exact: the K dimension is cut into chunks small enough that, for the
+actual input, ``sum over the chunk of |x - zx| * |w| <= 2**24`` for every output
+channel.  Every partial sum a GEMM forms inside a chunk (in whatever order, with or
+without FMA) is then an integer of at most 24 bits, which float32 represents exactly;
+the chunk results are added in float64 (exact below 2**53; the converter already
+proved the whole accumulator below 2**31).  Typical 8-bit layers need one to four
+chunks, so the integer model runs at float32 GEMM speed.  Everything after the
+accumulator is ``t2c.arith`` in int64.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+import torch
+import torch.nn.functional as F
 
 from . import arith
 from .ir import Add, AvgPool2d, Conv2d, Flatten, IntGraph, Linear, MaxPool2d, ReLU, Requant
+
+FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is a float32
 
 
 @dataclass
@@ -32,38 +39,106 @@ class RunResult:
     layers: dict[str, LayerRecord] = field(default_factory=dict)
 
 
-def _windows(x: np.ndarray, kernel, stride, padding, dilation, pad_value) -> np.ndarray:
-    """``[N, C, Ho, Wo, kh, kw]`` view of the padded input's sliding windows."""
+class ExactGemm:
+    """``w @ cols`` for integer ``w`` [G, O, K] and integer ``cols`` [N, G, K, L], exactly.
+
+    Built once per weight tensor: the float32 weights and the running sums of |w|
+    along K that decide where to cut K for a given input magnitude.
+    """
+
+    def __init__(self, weight: np.ndarray, groups: int):
+        w = np.asarray(weight, dtype=np.int64)
+        self.groups = groups
+        self.w = torch.from_numpy(w.reshape(groups, w.shape[0] // groups, -1).astype(np.float32))
+        absw = np.abs(w.reshape(w.shape[0], -1))
+        # running sums per output channel, with a leading 0: sums[c, k] = sum(|w[c, :k]|)
+        self.sums = np.concatenate([np.zeros((absw.shape[0], 1), np.int64), np.cumsum(absw, axis=1)], 1)
+        self._chunks: dict[int, list[tuple[int, int]]] = {}
+
+    def chunks(self, dx: int) -> list[tuple[int, int]]:
+        """Cut [0, K) so that every chunk's |x| * |w| sum stays within float32's exact range."""
+        if dx not in self._chunks:
+            self._chunks[dx] = self._cut(dx)
+        return self._chunks[dx]
+
+    def _cut(self, dx: int) -> list[tuple[int, int]]:
+        k = self.sums.shape[1] - 1
+        if dx == 0:
+            return [(0, k)]
+        limit = FLOAT32_EXACT // dx
+        out, k0 = [], 0
+        while k0 < k:
+            grow = (self.sums[:, k0 + 1:] - self.sums[:, k0:k0 + 1]).max(axis=0)  # non-decreasing
+            k1 = k0 + max(1, int(np.searchsorted(grow, limit, side="right")))
+            out.append((k0, k1))
+            k0 = k1
+        return out
+
+    def __call__(self, cols: torch.Tensor, dx: int) -> np.ndarray:
+        """``[N, G, O, L]`` accumulators as int64 (exact)."""
+        chunks = self.chunks(dx)
+        if len(chunks) == 1:  # one exact float32 GEMM
+            return torch.matmul(self.w, cols).numpy().astype(np.int64)
+        acc = None
+        for k0, k1 in chunks:
+            part = torch.matmul(self.w[:, :, k0:k1], cols[:, :, k0:k1, :]).double()
+            acc = part if acc is None else acc.add_(part)
+        return acc.numpy().astype(np.int64)
+
+
+def _gemm(op) -> ExactGemm:
+    """The op's cached ExactGemm (rebuilt if its weight array was replaced)."""
+    plan = op.__dict__.get("_gemm")
+    if plan is None or plan[0] is not op.weight:
+        plan = (op.weight, ExactGemm(op.weight, getattr(op, "groups", 1)))
+        op.__dict__["_gemm"] = plan
+    return plan[1]
+
+
+def _centered(x, zero_point) -> tuple[torch.Tensor, int]:
+    """``x - zero_point`` as float32 (exact for |values| < 2**24) and its largest magnitude."""
+    xc = np.asarray(x, dtype=np.int64) - zero_point
+    dx = int(np.abs(xc).max(initial=0))
+    if dx >= FLOAT32_EXACT:
+        raise ValueError(f"input magnitude {dx} too large for the exact GEMM")
+    return torch.from_numpy(xc.astype(np.float32)), dx
+
+
+def conv_accumulate(x, weight, bias, x_zero_point, stride, padding, dilation, groups,
+                    gemm: ExactGemm | None = None) -> np.ndarray:
+    """``bias + sum((x - zx) * w)`` for a grouped 2-D conv, exact, as int64 ``[N, Cout, Ho, Wo]``."""
+    gemm = gemm or ExactGemm(weight, groups)
+    xt, dx = _centered(x, x_zero_point)  # padding with 0 == padding with zx
+    n, _, h, w_ = xt.shape
+    cout, _, kh, kw = weight.shape
+    cols = F.unfold(xt, (kh, kw), dilation=dilation, padding=padding, stride=stride)  # [N, C*kh*kw, L]
+    cols = cols.view(n, groups, -1, cols.shape[-1])
+    acc = gemm(cols, dx).reshape(n, cout, -1)
+    ho = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    wo = (w_ + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    return acc.reshape(n, cout, ho, wo) + np.asarray(bias, np.int64).reshape(1, -1, 1, 1)
+
+
+def linear_accumulate(x, weight, bias, x_zero_point, gemm: ExactGemm | None = None) -> np.ndarray:
+    """``bias + (x - zx) @ w.T`` over the last axis, exact, int64."""
+    gemm = gemm or ExactGemm(weight, 1)
+    xt, dx = _centered(x, x_zero_point)
+    lead = xt.shape[:-1]
+    cols = xt.reshape(-1, xt.shape[-1]).T.reshape(1, 1, xt.shape[-1], -1)  # [1, 1, K, rows]
+    acc = gemm(cols, dx)[0, 0].T.reshape(*lead, -1)
+    return acc + np.asarray(bias, np.int64)
+
+
+def _window_slices(x: np.ndarray, kernel, stride, padding, dilation, pad_value):
+    """Yield the kh*kw strided views whose elementwise reduction is the pooled output."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
     if ph or pw:
         x = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=pad_value)
-    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
-    win = sliding_window_view(x, (span_h, span_w), axis=(2, 3))
-    return win[:, :, ::sh, ::sw, ::dh, ::dw]
-
-
-def conv_accumulate(x, weight, bias, x_zero_point, stride, padding, dilation, groups) -> np.ndarray:
-    """``bias + sum((x - zx) * w)`` for a grouped 2-D conv, exact, as int64 ``[N, Cout, Ho, Wo]``."""
-    xf = np.asarray(x, dtype=np.float64) - x_zero_point  # padding with 0 == padding with zx
-    cout, cin_g, kh, kw = weight.shape
-    win = _windows(xf, (kh, kw), stride, padding, dilation, 0.0)
-    n, c, ho, wo = win.shape[:4]
-    # [N, Ho, Wo, G, Cin_g*kh*kw]  (one copy: the im2col matrix)
-    cols = win.reshape(n, groups, cin_g, ho, wo, kh, kw).transpose(0, 3, 4, 1, 2, 5, 6)
-    cols = cols.reshape(n * ho * wo, groups, cin_g * kh * kw)
-    w = np.asarray(weight, dtype=np.float64).reshape(groups, cout // groups, cin_g * kh * kw)
-    if groups == 1:
-        acc = cols[:, 0, :] @ w[0].T  # [P, Cout]: one GEMM
-    else:
-        acc = np.einsum("pgk,gok->pgo", cols, w, optimize=True).reshape(n * ho * wo, cout)
-    acc = acc.reshape(n, ho, wo, cout).transpose(0, 3, 1, 2)
-    return acc.astype(np.int64) + np.asarray(bias, dtype=np.int64).reshape(1, -1, 1, 1)
-
-
-def linear_accumulate(x, weight, bias, x_zero_point) -> np.ndarray:
-    xf = np.asarray(x, dtype=np.float64) - x_zero_point
-    acc = xf @ np.asarray(weight, dtype=np.float64).T
-    return acc.astype(np.int64) + np.asarray(bias, dtype=np.int64)
+    ho = (x.shape[2] - dh * (kh - 1) - 1) // sh + 1
+    wo = (x.shape[3] - dw * (kw - 1) - 1) // sw + 1
+    for i in range(kh):
+        for j in range(kw):
+            yield x[:, :, i * dh: i * dh + sh * (ho - 1) + 1: sh, j * dw: j * dw + sw * (wo - 1) + 1: sw]
 
 
 def apply_requant(rq: Requant, acc, residual=None, channel_axis: int = 1) -> np.ndarray:
@@ -86,12 +161,12 @@ def apply_requant(rq: Requant, acc, residual=None, channel_axis: int = 1) -> np.
 
 def _conv(op: Conv2d, ins):
     acc = conv_accumulate(ins[0], op.weight, op.bias, op.x_zero_point, op.stride, op.padding,
-                          op.dilation, op.groups)
+                          op.dilation, op.groups, _gemm(op))
     return acc, apply_requant(op.requant, acc, ins[1] if len(ins) > 1 else None, 1)
 
 
 def _linear(op: Linear, ins):
-    acc = linear_accumulate(ins[0], op.weight, op.bias, op.x_zero_point)
+    acc = linear_accumulate(ins[0], op.weight, op.bias, op.x_zero_point, _gemm(op))
     return acc, apply_requant(op.requant, acc, ins[1] if len(ins) > 1 else None, acc.ndim - 1)
 
 
@@ -102,14 +177,19 @@ def _add(op: Add, ins):
 
 def _maxpool(op: MaxPool2d, ins):
     x = np.asarray(ins[0], dtype=np.int64)
-    pad = np.iinfo(np.int64).min
-    win = _windows(x, op.kernel, op.stride, op.padding, op.dilation, pad)
-    return None, win.max(axis=(4, 5))
+    views = _window_slices(x, op.kernel, op.stride, op.padding, op.dilation, np.iinfo(np.int64).min)
+    out = next(views).copy()
+    for v in views:
+        np.maximum(out, v, out=out)
+    return None, out
 
 
 def _avgpool(op: AvgPool2d, ins):
     x = np.asarray(ins[0], dtype=np.int64) - op.x_zero_point
-    acc = _windows(x, op.kernel, op.stride, op.padding, (1, 1), 0).sum(axis=(4, 5))
+    views = _window_slices(x, op.kernel, op.stride, op.padding, (1, 1), 0)
+    acc = next(views).copy()
+    for v in views:
+        acc += v
     return acc, apply_requant(op.requant, acc, None, 1)
 
 
