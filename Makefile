@@ -35,7 +35,7 @@ iverilog:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq iverilog liblz4-dev >/dev/null; fi; }
 
 test: venv iverilog
-	$(PY) -m pytest -n $(JOBS) -q tests sim
+	$(PY) -m pytest -n $(JOBS) -q tests $(wildcard sim)
 
 test-python: venv
 	$(PY) -m pytest -n $(JOBS) -q tests

@@ -182,3 +182,90 @@ def exp_lut(in_bits: int, in_scale: float, out_frac_bits: int = 15):
     """
     d = np.arange(0, 1 << in_bits, dtype=np.float64)
     return round_half_up(np.exp(-d * in_scale) * (1 << out_frac_bits)).astype(np.int64)
+
+
+# ---------------------------------------------------------------- integer helpers
+def div_round(a, b):
+    """``a / b`` rounded half up, exactly, for ``b > 0``: ``floor((2a + b) / (2b))``."""
+    a = np.asarray(a, dtype=np.int64)
+    b = np.asarray(b, dtype=np.int64)
+    return (2 * a + b) // (2 * b)
+
+
+def isqrt(n):
+    """Exact ``floor(sqrt(n))`` for int64 ``n >= 0`` (elementwise, any ``n < 2**62``).
+
+    The float estimate is corrected with integer comparisons, so
+    ``r*r <= n < (r+1)*(r+1)`` holds for every input.
+    """
+    n = np.asarray(n, dtype=np.int64)
+    if np.any(n < 0):
+        raise ValueError("isqrt of a negative number")
+    r = np.floor(np.sqrt(n.astype(np.float64))).astype(np.int64)
+    for _ in range(2):  # float64 sqrt is off by at most one here
+        r = np.where(r * r > n, r - 1, r)
+        r = np.where((r + 1) * (r + 1) <= n, r + 1, r)
+    return r
+
+
+# ---------------------------------------------------------------- softmax
+SOFTMAX_EXP_FRAC = 15  # exp table entries are unsigned Q0.15: exp(0) = 2**15
+SOFTMAX_RECIP_BITS = 40  # reciprocal 2**40 / sum
+
+
+def softmax_int(x, exp_table, qmax: int, axis: int = -1):
+    """Integer softmax along ``axis``; output codes in ``[0, qmax]`` with scale ``1 / qmax``.
+
+    ``d = max(x) - x`` (0 .. 2**bits - 1), ``e = exp_table[d]`` (Q0.15, ``exp_lut``),
+    ``total = sum(e)``, ``recip = div_round(2**40, total)``,
+    ``y = clip((e * qmax * recip + 2**39) >> 40, 0, qmax)``.
+    So 1.0 is the code ``qmax`` exactly (a row with a single non-zero ``e``).
+    """
+    x = np.asarray(x, dtype=np.int64)
+    d = x.max(axis=axis, keepdims=True) - x
+    e = np.asarray(exp_table, dtype=np.int64)[d]
+    total = e.sum(axis=axis, keepdims=True)
+    recip = div_round(np.int64(1) << SOFTMAX_RECIP_BITS, total)
+    return np.clip(rounding_shift(e * qmax * recip, SOFTMAX_RECIP_BITS), 0, qmax)
+
+
+# ---------------------------------------------------------------- layer norm
+LAYERNORM_GAIN_BITS = 15  # |g| < 2**15
+
+
+def layernorm_int(x, x_zero_point: int, gain, offset, gain_shift: int, eps_int: int,
+                  zero_point: int, qmin: int, qmax: int):
+    """Integer LayerNorm over the last axis (``n`` elements).
+
+    ``xc = x - zx``, ``d = n * xc - sum(xc)`` (``n`` times the centred value, exact),
+    ``r = isqrt(sum(d * d) + eps_int)`` (``max(r, 1)``), and with per-channel integer
+    ``gain = round(gamma * sqrt(n) / S_y * 2**G)``, ``offset = round(beta / S_y * 2**G)``:
+    ``y = clip(div_round(d * gain + offset * r, r * 2**G) + zy, qmin, qmax)``.
+    ``eps_int = round(n**3 * eps / S_x**2)``: LayerNorm's epsilon in these units.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    n = x.shape[-1]
+    xc = x - x_zero_point
+    d = n * xc - xc.sum(axis=-1, keepdims=True)
+    r = np.maximum(isqrt((d * d).sum(axis=-1, keepdims=True) + eps_int), 1)
+    num = d * np.asarray(gain, dtype=np.int64) + np.asarray(offset, dtype=np.int64) * r
+    return np.clip(div_round(num, r << gain_shift) + zero_point, qmin, qmax)
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _gelu_tanh(v):
+    return 0.5 * v * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (v + 0.044715 * v ** 3)))
+
+
+# float functions a lookup table may tabulate (convert time only)
+LUT_FUNCTIONS = {
+    "gelu": _gelu,
+    "gelu_tanh": _gelu_tanh,
+    "sigmoid": _sigmoid,
+    "silu": lambda v: v * _sigmoid(v),
+    "tanh": np.tanh,
+    "hardswish": lambda v: v * np.clip(v + 3.0, 0.0, 6.0) / 6.0,
+}

@@ -212,6 +212,124 @@ class ReLU(Op):
 
 
 @dataclass
+class Constant(Op):
+    """A parameter used as a tensor (class token, position embedding): stored codes."""
+
+    kind: ClassVar[str] = "const"
+    value: np.ndarray = None
+
+    def params(self):
+        return {"value": self.value}
+
+
+@dataclass
+class Movement(Op):
+    """Data movement (``t2c.movement``): reshape, permute, transpose, index, expand, ...
+
+    Codes are copied, never changed.  ``args`` may hold symbolic sizes
+    ``{"dim_of": tensor, "index": i}`` resolved from that tensor at run time.
+    """
+
+    kind: ClassVar[str] = "move"
+    fn: str = "identity"
+    args: list = field(default_factory=list)
+
+    def attrs(self):
+        return {"fn": self.fn, "args": self.args}
+
+
+@dataclass
+class Lut(Op):
+    """``y = table[x - x_qmin]``: a non-linear function tabulated over every input code."""
+
+    kind: ClassVar[str] = "lut"
+    fn: str = ""
+    table: np.ndarray = None
+    x_qmin: int = 0
+
+    def params(self):
+        return {"table": self.table}
+
+    def attrs(self):
+        return {"fn": self.fn, "x_qmin": self.x_qmin, "entries": int(self.table.size)}
+
+
+@dataclass
+class Softmax(Op):
+    """``t2c.arith.softmax_int`` over the last axis; output scale ``1 / qmax``."""
+
+    kind: ClassVar[str] = "softmax"
+    exp_table: np.ndarray = None
+    qmax: int = 255
+
+    def params(self):
+        return {"exp_table": self.exp_table}
+
+    def attrs(self):
+        return {"qmax": self.qmax, "exp_frac_bits": arith.SOFTMAX_EXP_FRAC,
+                "recip_bits": arith.SOFTMAX_RECIP_BITS}
+
+
+@dataclass
+class MatMul(Op):
+    """Two activations: ``acc = (a - a_zp) @ (b - b_zp)`` (last two axes), then ``requant``."""
+
+    kind: ClassVar[str] = "matmul"
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    requant: Requant = None
+
+    def params(self):
+        return _requant_params(self.requant)
+
+    def attrs(self):
+        return {"a_zero_point": self.a_zero_point, "b_zero_point": self.b_zero_point,
+                **_requant_attrs(self.requant)}
+
+
+@dataclass
+class LayerNorm(Op):
+    """``t2c.arith.layernorm_int`` over the last axis (integer mean, variance, isqrt)."""
+
+    kind: ClassVar[str] = "layernorm"
+    x_zero_point: int = 0
+    gain: np.ndarray = None
+    offset: np.ndarray = None
+    gain_shift: int = 0
+    eps_int: int = 0
+    zero_point: int = 0
+    qmin: int = -128
+    qmax: int = 127
+
+    def params(self):
+        return {"gain": self.gain, "offset": self.offset}
+
+    def attrs(self):
+        return {"x_zero_point": self.x_zero_point, "gain_shift": self.gain_shift, "eps_int": self.eps_int,
+                "out_zero_point": self.zero_point, "qmin": self.qmin, "qmax": self.qmax}
+
+
+@dataclass
+class Concat(Op):
+    """Each input requantized to the output scale (``requants[i]``), then concatenated on ``dim``."""
+
+    kind: ClassVar[str] = "concat"
+    dim: int = 0
+    input_zero_points: list = field(default_factory=list)
+    requants: list = field(default_factory=list)
+
+    def params(self):
+        p = {}
+        for i, rq in enumerate(self.requants):
+            p.update({f"{k}{i}": v for k, v in _requant_params(rq).items()})
+        return p
+
+    def attrs(self):
+        return {"dim": self.dim, "input_zero_points": self.input_zero_points,
+                **_requant_attrs(self.requants[0])}
+
+
+@dataclass
 class IntGraph:
     """Integer ops in execution order plus the spec of every tensor."""
 

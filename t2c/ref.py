@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import arith
-from .ir import Add, AvgPool2d, Conv2d, Flatten, IntGraph, Linear, MaxPool2d, ReLU, Requant
+from . import arith, movement
+from .ir import (Add, AvgPool2d, Concat, Constant, Conv2d, Flatten, IntGraph, LayerNorm, Linear, Lut,
+                 MatMul, MaxPool2d, Movement, ReLU, Requant, Softmax)
 
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is a float32
 
@@ -202,8 +203,39 @@ def _relu(op: ReLU, ins):
     return None, np.clip(np.asarray(ins[0], dtype=np.int64), op.zero_point, op.qmax)
 
 
+def _constant(op: Constant, ins):
+    return None, np.asarray(op.value, dtype=np.int64)
+
+
+def _lut(op: Lut, ins):
+    return None, arith.lut_lookup(op.table, np.asarray(ins[0], dtype=np.int64) - op.x_qmin)
+
+
+def _softmax(op: Softmax, ins):
+    return None, arith.softmax_int(ins[0], op.exp_table, op.qmax, axis=-1)
+
+
+def _matmul(op: MatMul, ins):
+    a = np.asarray(ins[0], dtype=np.float64) - op.a_zero_point
+    b = np.asarray(ins[1], dtype=np.float64) - op.b_zero_point
+    acc = np.matmul(a, b).astype(np.int64)  # exact: |acc| < 2**31 proven at convert time
+    return acc, apply_requant(op.requant, acc, None, acc.ndim - 1)
+
+
+def _layernorm(op: LayerNorm, ins):
+    return None, arith.layernorm_int(ins[0], op.x_zero_point, op.gain, op.offset, op.gain_shift,
+                                     op.eps_int, op.zero_point, op.qmin, op.qmax)
+
+
+def _concat(op: Concat, ins):
+    parts = [apply_requant(rq, np.asarray(x, dtype=np.int64) - z, None, 0)
+             for x, z, rq in zip(ins, op.input_zero_points, op.requants)]
+    return None, np.concatenate(parts, axis=op.dim)
+
+
 EXECUTORS = {Conv2d: _conv, Linear: _linear, Add: _add, MaxPool2d: _maxpool,
-             AvgPool2d: _avgpool, Flatten: _flatten, ReLU: _relu}
+             AvgPool2d: _avgpool, Flatten: _flatten, ReLU: _relu, Constant: _constant,
+             Lut: _lut, Softmax: _softmax, MatMul: _matmul, LayerNorm: _layernorm, Concat: _concat}
 
 
 def run_op(op, inputs: list[np.ndarray]):
@@ -223,7 +255,10 @@ def run(graph: IntGraph, x, record: bool = False) -> RunResult:
     result = RunResult(output=None)
     for op in graph.ops:
         ins = [env[t] for t in op.inputs]
-        acc, out = run_op(op, ins)
+        if isinstance(op, Movement):
+            acc, out = None, np.ascontiguousarray(movement.apply(op.fn, ins[0], op.args, lambda n: env[n].shape))
+        else:
+            acc, out = run_op(op, ins)
         env[op.output] = out
         if record:
             result.layers[op.name] = LayerRecord(ins, out, acc)

@@ -11,7 +11,11 @@ import torch
 import torch.nn.functional as F
 
 from t2c import arith
-from t2c.ir import Add, AvgPool2d, Conv2d, Flatten, Linear, MaxPool2d, ReLU
+import math
+
+import t2c.movement
+from t2c.ir import (Add, AvgPool2d, Concat, Constant, Conv2d, Flatten, LayerNorm, Linear, Lut, MatMul,
+                    MaxPool2d, Movement, ReLU, Softmax)
 
 
 def _t(a) -> torch.Tensor:
@@ -36,8 +40,39 @@ def _requant(rq, acc, residual, axis):
                                 rq.zero_point, rq.qmin, rq.qmax)
 
 
+def _py_softmax_row(row, table, qmax):
+    """Python-int softmax of one row, written from docs/arithmetic.md."""
+    mx = max(row)
+    e = [int(table[mx - v]) for v in row]
+    total = sum(e)
+    recip = (2 * (1 << 40) + total) // (2 * total)
+    return [min(max((v * qmax * recip + (1 << 39)) >> 40, 0), qmax) for v in e]
+
+
+def _py_layernorm_row(row, op):
+    n = len(row)
+    xc = [v - op.x_zero_point for v in row]
+    s1 = sum(xc)
+    d = [n * v - s1 for v in xc]
+    r = max(math.isqrt(sum(v * v for v in d) + op.eps_int), 1)
+    den = r << op.gain_shift
+    out = []
+    for v, g, b in zip(d, op.gain.tolist(), op.offset.tolist()):
+        num = v * g + b * r
+        out.append(min(max((2 * num + den) // (2 * den) + op.zero_point, op.qmin), op.qmax))
+    return out
+
+
+def _rows(x, fn):
+    x = np.asarray(x, dtype=np.int64)
+    flat = x.reshape(-1, x.shape[-1]).tolist()
+    return np.array([fn(r) for r in flat], dtype=np.int64).reshape(x.shape)
+
+
 def recompute(op, inputs):
     """(acc or None, output) for ``op`` on integer ``inputs``, computed independently."""
+    if isinstance(op, Constant):
+        return None, np.asarray(op.value)
     x = np.asarray(inputs[0], dtype=np.int64)
     res = np.asarray(inputs[1], dtype=np.int64) if len(inputs) > 1 else None
     if isinstance(op, Conv2d):
@@ -61,6 +96,20 @@ def recompute(op, inputs):
         return None, x.reshape(x.shape[0], -1)
     if isinstance(op, ReLU):
         return None, np.minimum(np.maximum(x, op.zero_point), op.qmax)
+    if isinstance(op, Lut):
+        table = {code: int(v) for code, v in zip(range(op.x_qmin, op.x_qmin + op.table.size), op.table)}
+        return None, np.vectorize(table.__getitem__, otypes=[np.int64])(x)
+    if isinstance(op, Softmax):
+        return None, _rows(x, lambda r: _py_softmax_row(r, op.exp_table, op.qmax))
+    if isinstance(op, LayerNorm):
+        return None, _rows(x, lambda r: _py_layernorm_row(r, op))
+    if isinstance(op, MatMul):
+        acc = _to_int(torch.matmul(_t(x - op.a_zero_point), _t(res - op.b_zero_point)))
+        return acc, _requant(op.requant, acc, None, acc.ndim - 1)
+    if isinstance(op, Concat):
+        parts = [_requant(rq, np.asarray(t, dtype=np.int64) - z, None, 0)
+                 for t, z, rq in zip(inputs, op.input_zero_points, op.requants)]
+        return None, np.concatenate(parts, axis=op.dim)
     raise NotImplementedError(type(op))
 
 
@@ -74,9 +123,20 @@ def check_layer(op, rec) -> None:
     assert bad.size == 0, f"{op.name}: {bad.size} of {out.size} outputs differ"
 
 
+def check_movement(op, rec, env_shapes) -> None:
+    """Data movement through torch's own ops (the reference uses numpy's)."""
+    got = t2c.movement.apply(op.fn, torch.from_numpy(np.asarray(rec.inputs[0])), op.args,
+                             lambda n: env_shapes[n]).numpy()
+    assert np.array_equal(got, rec.output), f"{op.name}: moved codes differ"
+
+
 def assert_graph_matches(graph, x_int):
     """Every layer of ``graph`` on ``x_int`` equals the independent recomputation (==)."""
     result = graph.run(x_int, record=True)
+    shapes = {graph.input: np.shape(x_int), **{k: np.shape(v.output) for k, v in result.layers.items()}}
     for op in graph.ops:
-        check_layer(op, result.layers[op.name])
+        if isinstance(op, Movement):
+            check_movement(op, result.layers[op.name], shapes)
+        else:
+            check_layer(op, result.layers[op.name])
     return result

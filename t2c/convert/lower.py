@@ -18,9 +18,10 @@ import numpy as np
 import torch
 
 from .. import arith
-from ..ir import Add, AvgPool2d, Conv2d, Flatten, IntGraph, Linear, MaxPool2d, ReLU, Requant, TensorSpec
+from ..ir import (Add, AvgPool2d, Concat, Constant, Conv2d, Flatten, IntGraph, LayerNorm, Linear, Lut,
+                  MatMul, MaxPool2d, Movement, ReLU, Requant, Softmax, TensorSpec)
 from .capture import FNode
-from .qmodel import QModel
+from .qmodel import QModel, sdpa_factor
 
 
 class AccumulatorOverflowError(ValueError):
@@ -124,10 +125,69 @@ class _Lowering:
         return AvgPool2d(fn.name, [x.name], fn.name, kernel=tuple(kernel), stride=tuple(stride),
                          padding=tuple(padding), x_zero_point=x.zero_point, requant=rq)
 
-    def passthrough(self, fn: FNode):
-        """maxpool / flatten / relu: same codes, same scale, new shape."""
+    def const(self, fn: FNode):
+        self.add_spec(self.spec_from_quantizer(fn.name))
+        q = self.qm.act_quantizer(fn.name).quantize(self.qm.weight(fn.name))
+        return Constant(fn.name, [], fn.name, value=_np(q.q).astype(np.int64))
+
+    def lut(self, fn: FNode):
         x = self.tensors[fn.inputs[0]]
-        self.add_spec(TensorSpec(fn.name, self.shapes[fn.name], x.bits, x.signed, x.zero_point, x.scale))
+        out = self.add_spec(self.spec_from_quantizer(fn.name))
+        table = arith.build_lut(arith.LUT_FUNCTIONS[fn.attrs["fn"]], x.bits, x.signed, x.scale, x.zero_point,
+                                out.scale, out.zero_point, out.bits, out.signed)
+        return Lut(fn.name, [x.name], fn.name, fn=fn.attrs["fn"], table=table, x_qmin=x.qmin)
+
+    def softmax(self, fn: FNode):
+        x = self.tensors[fn.inputs[0]]
+        out = self.add_spec(self.spec_from_quantizer(fn.name))
+        table = arith.exp_lut(x.bits, x.scale, arith.SOFTMAX_EXP_FRAC)
+        return Softmax(fn.name, [x.name], fn.name, exp_table=table, qmax=out.qmax)
+
+    def matmul(self, fn: FNode):
+        a, b = (self.tensors[n] for n in fn.inputs)
+        out = self.add_spec(self.spec_from_quantizer(fn.name))
+        k = a.shape[-1]
+        dxa = max(a.qmax - a.zero_point, a.zero_point - a.qmin)
+        dxb = max(b.qmax - b.zero_point, b.zero_point - b.qmin)
+        if k * dxa * dxb > arith.INT32_MAX:
+            raise AccumulatorOverflowError(f"layer {fn.name!r}: int32 accumulator could overflow: "
+                                           f"K={k}, |a - za| <= {dxa}, |b - zb| <= {dxb}")
+        factor = sdpa_factor(fn, a.shape)
+        rq = self.requant(fn, a.scale * b.scale * factor / out.scale, out)
+        return MatMul(fn.name, [a.name, b.name], fn.name, a_zero_point=a.zero_point,
+                      b_zero_point=b.zero_point, requant=rq)
+
+    def layernorm(self, fn: FNode):
+        x = self.tensors[fn.inputs[0]]
+        out = self.add_spec(self.spec_from_quantizer(fn.name))
+        n = x.shape[-1]
+        gamma = _np(self.qm.weight(fn.name)).astype(np.float64)
+        beta = _np(self.qm.bias(fn.name)).astype(np.float64)
+        g_real = gamma * np.sqrt(n) / out.scale
+        gmax = float(np.abs(g_real).max(initial=0.0))
+        limit = (1 << arith.LAYERNORM_GAIN_BITS) - 1
+        shift = 30 if gmax == 0 else int(np.clip(np.floor(np.log2(limit / gmax)), 0, 30))
+        gain = np.clip(arith.round_half_up(g_real * 2.0 ** shift), -limit, limit).astype(np.int64)
+        bound = float(1 << (shift + 16))
+        offset = arith.round_half_up(np.clip(beta / out.scale * 2.0 ** shift, -bound, bound)).astype(np.int64)
+        eps_int = int(min(arith.round_half_up(n ** 3 * fn.attrs["eps"] / x.scale ** 2), 1 << 60))
+        return LayerNorm(fn.name, [x.name], fn.name, x_zero_point=x.zero_point, gain=gain, offset=offset,
+                         gain_shift=shift, eps_int=eps_int, zero_point=out.zero_point,
+                         qmin=out.qmin, qmax=out.qmax)
+
+    def concat(self, fn: FNode):
+        ins = [self.tensors[n] for n in fn.inputs]
+        out = self.add_spec(self.spec_from_quantizer(fn.name))
+        requants = [self.requant(fn, x.scale / out.scale, out) for x in ins]
+        return Concat(fn.name, [x.name for x in ins], fn.name, dim=fn.attrs["dim"],
+                      input_zero_points=[x.zero_point for x in ins], requants=requants)
+
+    def passthrough(self, fn: FNode):
+        """Layers that keep the codes: maxpool, flatten, relu, move, scale (scale x factor)."""
+        x = self.tensors[fn.inputs[0]]
+        factor = fn.attrs["factor"] if fn.kind == "scale" else 1.0
+        self.add_spec(TensorSpec(fn.name, self.shapes[fn.name], x.bits, x.signed, x.zero_point,
+                                 x.scale * factor))
         if fn.kind == "maxpool":
             a = fn.attrs
             return MaxPool2d(fn.name, [x.name], fn.name, kernel=tuple(a["kernel"]),
@@ -135,6 +195,10 @@ class _Lowering:
                              dilation=tuple(a["dilation"]))
         if fn.kind == "flatten":
             return Flatten(fn.name, [x.name], fn.name)
+        if fn.kind == "move":
+            return Movement(fn.name, [x.name], fn.name, fn=fn.attrs["fn"], args=fn.attrs["args"])
+        if fn.kind == "scale":
+            return Movement(fn.name, [x.name], fn.name, fn="identity")
         qmax = x.qmax
         if fn.attrs.get("relu6"):
             qmax = min(qmax, x.zero_point + int(arith.round_half_up(6.0 / x.scale)))
@@ -157,19 +221,16 @@ def convert(qmodel: QModel, example_input: torch.Tensor) -> IntGraph:
     low = _Lowering(qmodel, shapes)
     ops = []
     output = None
+    lowerers = {"conv": low.weighted, "linear": low.weighted, "add": low.add, "avgpool": low.avgpool,
+                "lut": low.lut, "softmax": low.softmax, "matmul": low.matmul,
+                "layernorm": low.layernorm, "concat": low.concat, "const": low.const}
     for fn in qmodel.nodes:
         if fn.kind == "input":
             low.add_spec(low.spec_from_quantizer("input"))
         elif fn.kind == "output":
             output = fn.inputs[0]
-        elif fn.kind in ("conv", "linear"):
-            ops.append(low.weighted(fn))
-        elif fn.kind == "add":
-            ops.append(low.add(fn))
-        elif fn.kind == "avgpool":
-            ops.append(low.avgpool(fn))
         else:
-            ops.append(low.passthrough(fn))
+            ops.append(lowerers.get(fn.kind, low.passthrough)(fn))
     return IntGraph(ops, low.tensors, "input", output,
                     meta={"contract_version": arith.CONTRACT_VERSION,
                           "wbit": qmodel.config.wbit, "abit": qmodel.config.abit,

@@ -2,8 +2,9 @@
 
 A QModel runs the fused float graph (BatchNorm folded) with a weight quantizer on
 every conv/linear and an output quantizer on every layer that produces a new scale
-(input, conv, linear, add, avgpool).  Max-pool, flatten and ReLU keep their input's
-scale, as they do in the integer graph.  It is an ordinary ``nn.Module``:
+(input, conv, linear, add, avgpool, const, concat, matmul, softmax, layernorm, lut).
+Max-pool, flatten, ReLU and data movement keep their input's scale; ``scale`` layers
+multiply it by a constant.  It is an ordinary ``nn.Module``:
 
 * ``qmodel.calibrate(batches)`` observes float activations, then fixes the scales;
 * QAT is plain training of the QModel (straight-through rounding, LSQ scales learn);
@@ -12,6 +13,7 @@ scale, as they do in the integer graph.  It is an ordinary ``nn.Module``:
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -19,11 +21,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import movement
 from ..quant import Quantizer, quantizer_class, round_half_up_ste
 from .capture import FNode, capture
 
 # layers whose output gets its own quantizer (a new scale)
-SCALED_KINDS = ("input", "conv", "linear", "add", "avgpool")
+SCALED_KINDS = ("input", "conv", "linear", "add", "avgpool", "const", "concat", "matmul",
+                "softmax", "layernorm", "lut")
+WEIGHTED_KINDS = ("conv", "linear")
+TORCH_LUT = {
+    "gelu": F.gelu,
+    "gelu_tanh": lambda v: F.gelu(v, approximate="tanh"),
+    "sigmoid": torch.sigmoid,
+    "silu": F.silu,
+    "tanh": torch.tanh,
+    "hardswish": F.hardswish,
+}
 
 
 @dataclass
@@ -52,6 +65,12 @@ def _key(name: str) -> str:
     return name.replace(".", "/")  # nn.ModuleDict keys cannot hold dots
 
 
+def sdpa_factor(fn: FNode, q_shape) -> float:
+    """The logit scale of a matmul (``scaled_dot_product_attention``'s default 1/sqrt(d))."""
+    f = fn.attrs.get("factor")
+    return 1.0 / math.sqrt(q_shape[-1]) if f is None else float(f)
+
+
 class QModel(nn.Module):
     """A captured model with quantizers; see the module docstring."""
 
@@ -59,6 +78,7 @@ class QModel(nn.Module):
         super().__init__()
         self.config = config
         self.nodes = nodes
+        self.by_name = {fn.name: fn for fn in nodes}
         self.weights = nn.ParameterDict()
         self.biases = nn.ParameterDict()
         self.wq = nn.ModuleDict()
@@ -69,25 +89,39 @@ class QModel(nn.Module):
         io_bits = config.io_bits or config.abit
         last = nodes[-1].inputs[0]
         for fn in nodes:
-            if fn.kind in ("conv", "linear"):
-                k = _key(fn.name)
+            k = _key(fn.name)
+            if fn.weight is not None:
                 self.weights[k] = nn.Parameter(fn.weight.to(torch.float32).clone())
+            if fn.kind in WEIGHTED_KINDS:
                 bias = fn.bias if fn.bias is not None else torch.zeros(fn.weight.shape[0], dtype=torch.float64)
                 self.biases[k] = nn.Parameter(bias.to(torch.float32).clone())
-                fn.weight = fn.bias = None  # the parameters live here now
                 self.wq[k] = wcls(config.wbit, signed=True, symmetric=True,
                                   per_channel=config.per_channel, ch_axis=0, **config.weight_kwargs)
+            elif fn.bias is not None:
+                self.biases[k] = nn.Parameter(fn.bias.to(torch.float32).clone())
+            fn.weight = fn.bias = None  # the parameters live here now
             if fn.kind in SCALED_KINDS:
                 bits = io_bits if fn.name in ("input", last) else config.abit
-                self.aq[_key(fn.name)] = acls(bits, signed=None, **config.act_kwargs)
+                signed = False if fn.kind == "softmax" else None
+                self.aq[k] = acls(bits, signed=signed, **config.act_kwargs)
                 self.scale_source[fn.name] = fn.name
             elif fn.kind != "output":
                 self.scale_source[fn.name] = self.scale_source[fn.inputs[0]]
 
     # ---- lookups used by convert()
     def act_quantizer(self, tensor: str) -> Quantizer:
-        """The quantizer that defines the scale / zero point of ``tensor``."""
+        """The quantizer that defines the zero point (and, up to ``scale`` layers, the scale)."""
         return self.aq[_key(self.scale_source[tensor])]
+
+    def scale_factor(self, tensor: str) -> float:
+        """Product of the ``scale`` layers between ``tensor`` and its quantizer."""
+        f = 1.0
+        while self.scale_source.get(tensor) != tensor and tensor in self.by_name:
+            fn = self.by_name[tensor]
+            if fn.kind == "scale":
+                f *= fn.attrs["factor"]
+            tensor = fn.inputs[0]
+        return f
 
     def weight_quantizer(self, layer: str) -> Quantizer:
         return self.wq[_key(layer)]
@@ -136,62 +170,81 @@ class QModel(nn.Module):
             raise ValueError("calibrate() got no batches")
         for q in qs:
             q.compute_qparams()
+        for fn in self.nodes:  # softmax outputs: fixed [0, 1] range, 1.0 = qmax exactly
+            if fn.kind == "softmax":
+                q = self.aq[_key(fn.name)]
+                q.set_qparams(torch.tensor(1.0 / q.qmax, dtype=torch.float64), torch.tensor(0))
         return self
 
     # ---- forward
-    def _bias(self, fn: FNode, x_scale: torch.Tensor, dtype) -> torch.Tensor:
+    def _bias(self, fn: FNode, x_name: str, dtype) -> torch.Tensor:
         """Bias fake-quantized to the accumulator grid ``s_x * s_w`` (as convert stores it)."""
         b = self.bias(fn.name).to(dtype)
         wq = self.weight_quantizer(fn.name)
-        if not wq.enabled or wq.observing or not self.act_quantizer(fn.inputs[0]).enabled:
+        xq = self.act_quantizer(x_name)
+        if not wq.enabled or wq.observing or not xq.enabled or xq.observing:
             return b
-        step = (x_scale * wq.get_scale()).to(dtype)
+        step = (xq.get_scale() * self.scale_factor(x_name) * wq.get_scale()).to(dtype)
         return round_half_up_ste(b / step) * step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x, {})
 
+    def _layer(self, fn: FNode, env: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """The float computation of one fused layer (before its output quantizer)."""
+        kind, a = fn.kind, fn.attrs
+        if kind == "input":
+            return x
+        if kind == "const":
+            return self.weight(fn.name).to(x.dtype)
+        x_in = env[fn.inputs[0]]
+        if kind in WEIGHTED_KINDS:
+            w = self.weight_quantizer(fn.name)(self.weight(fn.name).to(x_in.dtype))
+            b = self._bias(fn, fn.inputs[0], x_in.dtype)
+            if kind == "conv":
+                y = F.conv2d(x_in, w, b, a["stride"], a["padding"], a["dilation"], a["groups"])
+            else:
+                y = F.linear(x_in, w, b)
+            return y + env[fn.residual] if fn.residual is not None else y
+        if kind == "add":
+            return x_in + env[fn.inputs[1]]
+        if kind == "maxpool":
+            return F.max_pool2d(x_in, a["kernel"], a["stride"], a["padding"], a["dilation"])
+        if kind == "avgpool":
+            if a.get("adaptive"):
+                return F.adaptive_avg_pool2d(x_in, a["output_size"])
+            return F.avg_pool2d(x_in, a["kernel"], a["stride"], a["padding"])
+        if kind == "flatten":
+            return torch.flatten(x_in, 1)
+        if kind == "relu":
+            return F.relu6(x_in) if a.get("relu6") else F.relu(x_in)
+        if kind == "move":
+            return movement.apply(a["fn"], x_in, a["args"], lambda n: env[n].shape)
+        if kind == "scale":
+            return x_in * a["factor"]
+        if kind == "lut":
+            return TORCH_LUT[a["fn"]](x_in)
+        if kind == "softmax":
+            return torch.softmax(x_in, dim=-1)
+        if kind == "matmul":
+            return torch.matmul(x_in, env[fn.inputs[1]]) * sdpa_factor(fn, x_in.shape)
+        if kind == "layernorm":
+            return F.layer_norm(x_in, (x_in.shape[-1],), self.weight(fn.name).to(x_in.dtype),
+                                self.bias(fn.name).to(x_in.dtype), a["eps"])
+        if kind == "concat":
+            return torch.cat([env[n] for n in fn.inputs], dim=a["dim"])
+        raise AssertionError(kind)  # pragma: no cover
+
     def _run(self, x: torch.Tensor, env: dict[str, torch.Tensor]) -> torch.Tensor:
         for fn in self.nodes:
-            kind = fn.kind
-            if kind == "input":
-                env[fn.name] = self.aq["input"](x)
-                continue
-            if kind == "output":
+            if fn.kind == "output":
                 return env[fn.inputs[0]]
-            x_in = env[fn.inputs[0]]
-            if kind in ("conv", "linear"):
-                w = self.weight_quantizer(fn.name)(self.weight(fn.name).to(x_in.dtype))
-                b = self._bias(fn, self.act_quantizer(fn.inputs[0]).get_scale(), x_in.dtype)
-                if kind == "conv":
-                    y = F.conv2d(x_in, w, b, fn.attrs["stride"], fn.attrs["padding"],
-                                 fn.attrs["dilation"], fn.attrs["groups"])
-                else:
-                    y = F.linear(x_in, w, b)
-                if fn.residual is not None:
-                    y = y + env[fn.residual]
-            elif kind == "add":
-                y = x_in + env[fn.inputs[1]]
-            elif kind == "maxpool":
-                a = fn.attrs
-                y = F.max_pool2d(x_in, a["kernel"], a["stride"], a["padding"], a["dilation"])
-            elif kind == "avgpool":
-                a = fn.attrs
-                if a.get("adaptive"):
-                    y = F.adaptive_avg_pool2d(x_in, a["output_size"])
-                else:
-                    y = F.avg_pool2d(x_in, a["kernel"], a["stride"], a["padding"])
-            elif kind == "flatten":
-                y = torch.flatten(x_in, 1)
-            elif kind == "relu":
-                y = F.relu6(x_in) if fn.attrs.get("relu6") else F.relu(x_in)
-            else:  # pragma: no cover
-                raise AssertionError(kind)
+            y = self._layer(fn, env, x)
             if fn.act == "relu":
                 y = F.relu(y)
             elif fn.act == "relu6":
                 y = F.relu6(y)
-            if kind in SCALED_KINDS:
+            if fn.kind in SCALED_KINDS:
                 y = self.aq[_key(fn.name)](y)
             env[fn.name] = y
         raise AssertionError("graph has no output node")
