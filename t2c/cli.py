@@ -52,9 +52,7 @@ def cmd_golden(args):
 def cmd_report(args):
     from .report import report
 
-    if args.model != "digits-cnn":
-        raise ValueError("the accuracy report needs labelled data: only --model digits-cnn has it")
-    print(report())
+    print(report(args.model))
 
 
 def main(argv=None) -> int:
@@ -69,7 +67,7 @@ def main(argv=None) -> int:
     _add_quant_args(p)
     p.add_argument("--out", help="output directory (default golden/<model>)")
     p.set_defaults(fn=cmd_golden)
-    p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy (digits)")
+    p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits)")
     p.add_argument("--model", default="digits-cnn")
     p.set_defaults(fn=cmd_report)
     args = ap.parse_args(argv)

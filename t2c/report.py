@@ -1,13 +1,27 @@
-"""Accuracy report for the digits model: FP32 vs fake-quant vs integer reference."""
+"""Accuracy and error-budget reports on the held-out digits split.
+
+* ``evaluate``: FP32 vs fake-quant vs integer reference accuracy, and how often the
+  integer model's top-1 differs from the fake-quant model's;
+* ``error_budget``: for every non-linear integer op (softmax, LayerNorm, LUT), its
+  error against the float function applied to the *same* dequantized input, in output
+  LSBs, so each op's own contribution is isolated.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
-from .convert import QConfig, convert, quantize
-from .models.digits import accuracy, digits_split, load_digits_cnn
+from .convert import QConfig, QModel, convert, quantize
+from .convert.qmodel import TORCH_LUT
+from .ir import IntGraph, LayerNorm, Lut, Softmax
+from .models import get_model
+from .models.digits import accuracy, digits_split
 from .models.train_digits import train
+
+DIGITS_MODELS = ("digits-cnn", "digits-vit")
 
 
 @dataclass
@@ -19,41 +33,94 @@ class Row:
     agreement: float  # % of test images where integer and fake-quant argmax agree
 
 
-def evaluate(config: QConfig, qat_epochs: int = 0, label: str | None = None) -> Row:
+def _prepared(model: str, config: QConfig, qat_epochs: int):
+    if model not in DIGITS_MODELS:
+        raise ValueError(f"reports need labelled data: use one of {', '.join(DIGITS_MODELS)}")
     xtr, ytr, xte, yte = digits_split()
-    float_model = load_digits_cnn()
-    qmodel = quantize(load_digits_cnn(), config)
+    build = get_model(model).build
+    qmodel = quantize(build(), config)
     qmodel.calibrate([xtr[:512]])
     if qat_epochs:
         torch.manual_seed(0)
         train(qmodel, xtr, ytr, qat_epochs, lr=1e-3, log=None)
-    graph = convert(qmodel, xte[:1])
+    return build, qmodel, convert(qmodel, xte[:1]), (xte, yte)
+
+
+def evaluate(config: QConfig, qat_epochs: int = 0, label: str | None = None,
+             model: str = "digits-cnn") -> Row:
+    build, qmodel, graph, (xte, yte) = _prepared(model, config, qat_epochs)
     logits = graph.run(graph.quantize_input(xte.numpy())).output
     with torch.no_grad():
         fq_pred = qmodel(xte).argmax(1)
     agree = 100.0 * float((torch.as_tensor(logits).argmax(1) == fq_pred).float().mean())
-    label = label or f"W{config.wbit}A{config.abit} {config.weight_quantizer}" + (
+    quantizers = config.weight_quantizer if config.weight_quantizer == config.act_quantizer else (
+        f"{config.weight_quantizer}/{config.act_quantizer}")
+    label = label or f"W{config.wbit}A{config.abit} {quantizers}" + (
         f" +QAT {qat_epochs} ep" if qat_epochs else " PTQ")
-    return Row(label, accuracy(float_model, xte, yte), accuracy(qmodel, xte, yte),
+    return Row(label, accuracy(build(), xte, yte), accuracy(qmodel, xte, yte),
                accuracy(lambda _: logits, xte, yte), agree)
 
 
-DEFAULT_ROWS = [
-    (QConfig(wbit=8, abit=8), 0),
-    (QConfig(wbit=4, abit=4), 0),
-    (QConfig(wbit=4, abit=4, weight_quantizer="lsq", act_quantizer="lsq"), 15),
-    (QConfig(wbit=4, abit=4, io_bits=None), 0),
-    (QConfig(wbit=4, abit=4, io_bits=None, weight_quantizer="lsq", act_quantizer="lsq"), 15),
-]
+def _float_reference(op, qmodel: QModel, graph: IntGraph, x_codes: np.ndarray) -> np.ndarray:
+    """The float op on the dequantized integer input, in output-code units (unclipped)."""
+    xs = graph.tensors[op.inputs[0]]
+    ys = graph.tensors[op.output]
+    x = torch.from_numpy((x_codes - xs.zero_point) * xs.scale)
+    if isinstance(op, Softmax):
+        y = torch.softmax(x, dim=-1)
+    elif isinstance(op, LayerNorm):
+        y = F.layer_norm(x, (x.shape[-1],), qmodel.weight(op.name).double(), qmodel.bias(op.name).double(),
+                         qmodel.by_name[op.name].attrs["eps"])
+    else:
+        y = TORCH_LUT[op.fn](x)
+    return (y.detach().numpy() / ys.scale + ys.zero_point).clip(ys.qmin, ys.qmax)
 
 
-def report(rows=DEFAULT_ROWS) -> str:
-    lines = ["| config | FP32 | fake-quant | integer ref | int vs fake-quant argmax |",
+def error_budget(model: str = "digits-vit", config: QConfig | None = None) -> list[dict]:
+    """Per non-linear op: max / mean |integer - float| in output LSBs over the test split."""
+    _, qmodel, graph, (xte, _) = _prepared(model, config or QConfig(), 0)
+    rec = graph.run(graph.quantize_input(xte.numpy()), record=True)
+    rows = []
+    for op in graph.ops:
+        if not isinstance(op, (Softmax, LayerNorm, Lut)):
+            continue
+        layer = rec.layers[op.name]
+        err = np.abs(layer.output - _float_reference(op, qmodel, graph, layer.inputs[0]))
+        rows.append({"layer": op.name, "op": op.kind, "max_lsb": float(err.max()),
+                     "mean_lsb": float(err.mean()), "elements": int(err.size)})
+    return rows
+
+
+DEFAULT_ROWS = {
+    "digits-cnn": [
+        (QConfig(wbit=8, abit=8), 0),
+        (QConfig(wbit=4, abit=4), 0),
+        (QConfig(wbit=4, abit=4, weight_quantizer="lsq", act_quantizer="lsq"), 15),
+        (QConfig(wbit=4, abit=4, io_bits=None), 0),
+        (QConfig(wbit=4, abit=4, io_bits=None, weight_quantizer="lsq", act_quantizer="lsq"), 15),
+    ],
+    "digits-vit": [
+        (QConfig(wbit=8, abit=8), 0),
+        (QConfig(wbit=8, abit=8, act_quantizer="mse"), 0),
+    ],
+}
+
+
+def report(model: str = "digits-cnn") -> str:
+    if model not in DEFAULT_ROWS:
+        raise ValueError(f"reports need labelled data: use one of {', '.join(DEFAULT_ROWS)}")
+    lines = [f"accuracy of {model} on {len(digits_split()[3])} held-out digits",
+             "| config | FP32 | fake-quant | integer ref | int vs fake-quant argmax |",
              "|---|---|---|---|---|"]
-    for config, epochs in rows:
-        r = evaluate(config, epochs)
+    for config, epochs in DEFAULT_ROWS[model]:
+        r = evaluate(config, epochs, model=model)
         if config.io_bits is None:
             r.label += f" (input/logits {config.abit}-bit)"
         lines.append(f"| {r.label} | {r.fp32:.2f}% | {r.fake_quant:.2f}% | {r.integer:.2f}% | "
                      f"{r.agreement:.2f}% |")
+    if model == "digits-vit":
+        lines += ["", "error budget (W8A8), integer op vs float op on the same input, output LSBs",
+                  "| layer | op | max | mean |", "|---|---|---|---|"]
+        lines += [f"| {r['layer']} | {r['op']} | {r['max_lsb']:.2f} | {r['mean_lsb']:.3f} |"
+                  for r in error_budget(model)]
     return "\n".join(lines)

@@ -1,6 +1,7 @@
 """The arithmetic contract against an independent Python-integer reimplementation."""
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -132,3 +133,38 @@ def test_tables_are_integer_and_exp_starts_at_one():
     assert g[128] == 0  # code 0 -> gelu(0) = 0
     e = arith.exp_lut(8, 0.1)
     assert e[0] == 1 << 15 and np.all(np.diff(e) <= 0)
+
+
+def test_isqrt_exhaustive_small_and_every_square_boundary():
+    n = np.arange(0, 1 << 22, dtype=np.int64)
+    r = arith.isqrt(n)
+    assert np.all(r * r <= n) and np.all((r + 1) * (r + 1) > n)
+    k = np.arange(1, 1 << 24, dtype=np.int64)  # k**2 - 1, k**2, k**2 + 1 up to 2**48
+    for delta, want in ((-1, k - 1), (0, k), (1, k)):
+        assert np.array_equal(arith.isqrt(k * k + delta), want)
+    big = np.random.default_rng(5).integers(0, 1 << 62, 200_000)
+    r = arith.isqrt(big)
+    assert all(math.isqrt(int(v)) == int(x) for v, x in zip(big[:20_000], r[:20_000]))
+    assert np.all(r * r <= big) and np.all((r + 1) * (r + 1) > big)
+
+
+def test_div_round_half_up():
+    a = np.array([5, 7, -5, -7, 6])
+    assert arith.div_round(a, 2).tolist() == [3, 4, -2, -3, 3]
+
+
+def test_softmax_int_represents_one_exactly_and_sums_near_qmax():
+    table = arith.exp_lut(8, 0.5)
+    one_hot = np.array([[127, -128, -128, -128]])
+    assert arith.softmax_int(one_hot, table, 255).tolist() == [[255, 0, 0, 0]]
+    flat = np.zeros((1, 5), dtype=np.int64)
+    assert arith.softmax_int(flat, table, 255).tolist() == [[51] * 5]
+
+
+def test_layernorm_int_normalises():
+    x = np.array([[10, 20, 30, 40]])
+    y = arith.layernorm_int(x, 0, gain=np.full(4, 1 << 10), offset=np.zeros(4, np.int64), gain_shift=10,
+                            eps_int=0, zero_point=0, qmin=-128, qmax=127)
+    # gain = sqrt(n) / S_y * 2**G with S_y = 2 / 2**10 ... here: y = d * 2**10 / r / 2**10 * ... = d / r
+    d = 4 * x - x.sum()
+    assert y.tolist() == (np.floor(d / np.sqrt((d * d).sum()) + 0.5)).astype(int).tolist()

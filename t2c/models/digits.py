@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 CHECKPOINT = Path(__file__).with_name("digits_cnn.pt")
+VIT_CHECKPOINT = Path(__file__).with_name("digits_vit.pt")
 SPLIT_SEED = 0
 TRAIN_SEED = 0
 
@@ -42,6 +43,30 @@ class DigitsCNN(nn.Module):
         return self.fc(x)
 
 
+def digits_vit() -> nn.Module:
+    """A small timm VisionTransformer for 8x8 digits: 2x2 patches, dim 48, 2 blocks, 3 heads.
+
+    It is timm's own class (no t2c-specific model code), so its layer names match
+    ``vit_tiny_patch16_224``: ``blocks.0.attn.softmax``, ``blocks.0.mlp.act``, ...
+    """
+    from timm.models.vision_transformer import VisionTransformer
+
+    return VisionTransformer(img_size=8, patch_size=2, in_chans=1, num_classes=10, embed_dim=48,
+                             depth=2, num_heads=3, mlp_ratio=2.0)
+
+
+def _load(model: nn.Module, path: Path, module: str) -> nn.Module:
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; run `python -m t2c.models.train_digits --model {module}`")
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.eval()
+
+
+def load_digits_vit() -> nn.Module:
+    """The committed digits ViT checkpoint."""
+    return _load(digits_vit(), VIT_CHECKPOINT, "vit")
+
+
 def digits_split():
     """(x_train, y_train, x_test, y_test) as float32 [N, 1, 8, 8] in [0, 1] and int64 labels."""
     from sklearn.datasets import load_digits
@@ -57,11 +82,7 @@ def digits_split():
 
 def load_digits_cnn() -> DigitsCNN:
     """The committed checkpoint (``python -m t2c.models.train_digits`` rebuilds it)."""
-    model = DigitsCNN()
-    if not CHECKPOINT.exists():
-        raise FileNotFoundError(f"{CHECKPOINT} is missing; run `python -m t2c.models.train_digits`")
-    model.load_state_dict(torch.load(CHECKPOINT, map_location="cpu", weights_only=True))
-    return model.eval()
+    return _load(DigitsCNN(), CHECKPOINT, "cnn")
 
 
 def accuracy(fn, x: torch.Tensor, y: torch.Tensor) -> float:
