@@ -78,13 +78,19 @@ class ExactGemm:
     def __call__(self, cols: torch.Tensor, dx: int) -> np.ndarray:
         """``[N, G, O, L]`` accumulators as int64 (exact)."""
         chunks = self.chunks(dx)
-        if len(chunks) == 1:  # one exact float32 GEMM
-            return torch.matmul(self.w, cols).numpy().astype(np.int64)
+        plain = self.groups == 1 and cols.shape[0] == 1  # one 2-D GEMM per chunk (the common case)
+        w = self.w[0] if plain else self.w
+        c = cols[0, 0] if plain else cols
         acc = None
         for k0, k1 in chunks:
-            part = torch.matmul(self.w[:, :, k0:k1], cols[:, :, k0:k1, :]).double()
+            part = torch.matmul(w[..., k0:k1], c[..., k0:k1, :])
+            if len(chunks) == 1:  # one exact float32 GEMM: its integers fit int64 directly
+                acc = part
+                break
+            part = part.double()
             acc = part if acc is None else acc.add_(part)
-        return acc.numpy().astype(np.int64)
+        out = acc.numpy().astype(np.int64)
+        return out.reshape(1, 1, *out.shape) if plain else out
 
 
 def _gemm(op) -> ExactGemm:
