@@ -49,6 +49,28 @@ def cmd_golden(args):
           f"in {time.time() - t0:.1f} s")
 
 
+def cmd_export(args):
+    from .export.model import export_model
+    from .pipeline import prepare
+
+    if not args.all and not args.layer:
+        raise ValueError("say which layers: --layer NAME (repeatable) or --all")
+    t0 = time.time()
+    graph = prepare(args.model, _config(args)).graph
+    out = args.out or f"export/{args.model}-{args.format}"
+    records = export_model(graph, out, args.format, layers=None if args.all else args.layer,
+                           lanes=args.lanes, layout=args.layout, progress=True)
+    files = sum(len(r["files"]) for r in records)
+    print(f"wrote {files} {args.format} memory images ({len(records)} tensors) of {args.model} "
+          f"to {out} in {time.time() - t0:.1f} s")
+
+
+def cmd_inspect(args):
+    from .export import inspect_file
+
+    print(inspect_file(args.file))
+
+
 def cmd_report(args):
     from .report import report
 
@@ -67,6 +89,18 @@ def main(argv=None) -> int:
     _add_quant_args(p)
     p.add_argument("--out", help="output directory (default golden/<model>)")
     p.set_defaults(fn=cmd_golden)
+    p = sub.add_parser("export", help="memory images (hex/bin/coe/mif/raw/c) of layer parameters")
+    _add_quant_args(p)
+    p.add_argument("--layer", action="append", help="layer name (repeatable)")
+    p.add_argument("--all", action="store_true", help="every layer with parameters")
+    p.add_argument("--format", default="hex", choices=["hex", "bin", "coe", "mif", "raw", "c"])
+    p.add_argument("--layout", help="weight layout keys, e.g. 'word=32,elem=4,banks=2' (docs/formats.md)")
+    p.add_argument("--lanes", type=int, default=8, help="output channels per weight row (array COLS)")
+    p.add_argument("--out", help="output directory (default export/<model>-<format>)")
+    p.set_defaults(fn=cmd_export)
+    p = sub.add_parser("inspect", help="summarize a memory image (format, width, depth, values)")
+    p.add_argument("file")
+    p.set_defaults(fn=cmd_inspect)
     p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits)")
     p.add_argument("--model", default="digits-cnn")
     p.set_defaults(fn=cmd_report)

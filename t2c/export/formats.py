@@ -240,8 +240,10 @@ def _enc_mif(limbs, wb, head):
         body = _lines(len(starts), b"\t", a0, b" : ", data, b";\n")
     else:
         a1 = digits(addrs[ends], abits, 16)
-        s_rows = np.frombuffer(_lines(int(single.sum()), b"\t", a0[single], b" : ", data[single], b";\n"),
-                               np.uint8).reshape(int(single.sum()), -1)
+        s_rows = np.zeros((0, 0), np.uint8)  # every word in a run (e.g. a constant vector)
+        if single.any():
+            s_rows = np.frombuffer(_lines(int(single.sum()), b"\t", a0[single], b" : ", data[single], b";\n"),
+                                   np.uint8).reshape(int(single.sum()), -1)
         r_rows = np.frombuffer(_lines(int((~single).sum()), b"\t[", a0[~single], b"..", a1[~single],
                                       b"] : ", data[~single], b";\n"), np.uint8).reshape(int((~single).sum()), -1)
         rows = np.empty(len(starts), dtype=object)
