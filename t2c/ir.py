@@ -88,23 +88,14 @@ def _requant_attrs(rq: Requant) -> dict:
 
 
 @dataclass
-class Conv2d(Op):
-    """Integer conv: ``acc = bias + sum((x - x_zero_point) * w)``, then ``requant``.
+class _Weighted(Op):
+    """Shared by Conv2d and Linear: integer weights, int32 bias, requantization."""
 
-    ``inputs`` is ``[x]`` or ``[x, residual]``.  Padding inserts ``x_zero_point``
-    (real zero).  Weights ``[Cout, Cin/groups, kh, kw]``, signed ``wbits``.
-    """
-
-    kind: ClassVar[str] = "conv"
     weight: np.ndarray = None
     bias: np.ndarray = None
     x_zero_point: int = 0
     wbits: int = 8
     requant: Requant = None
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int] = (0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
 
     @property
     def reduction(self) -> int:
@@ -115,31 +106,35 @@ class Conv2d(Op):
         return {"weight": self.weight, "bias": self.bias, **_requant_params(self.requant)}
 
     def attrs(self):
-        return {"x_zero_point": self.x_zero_point, "wbits": self.wbits, "stride": list(self.stride),
-                "padding": list(self.padding), "dilation": list(self.dilation), "groups": self.groups,
-                "kernel": list(self.weight.shape[2:]), **_requant_attrs(self.requant)}
+        return {"x_zero_point": self.x_zero_point, "wbits": self.wbits, **_requant_attrs(self.requant)}
 
 
 @dataclass
-class Linear(Op):
+class Conv2d(_Weighted):
+    """Integer conv: ``acc = bias + sum((x - x_zero_point) * w)``, then ``requant``.
+
+    ``inputs`` is ``[x]`` or ``[x, residual]``.  Padding inserts ``x_zero_point``
+    (real zero).  Weights ``[Cout, Cin/groups, kh, kw]``, signed ``wbits``.
+    """
+
+    kind: ClassVar[str] = "conv"
+    stride: tuple[int, int] = (1, 1)
+    padding: tuple[int, int] = (0, 0)
+    dilation: tuple[int, int] = (1, 1)
+    groups: int = 1
+
+    def attrs(self):
+        base = super().attrs()
+        return {"x_zero_point": base.pop("x_zero_point"), "wbits": base.pop("wbits"),
+                "stride": list(self.stride), "padding": list(self.padding), "dilation": list(self.dilation),
+                "groups": self.groups, "kernel": list(self.weight.shape[2:]), **base}
+
+
+@dataclass
+class Linear(_Weighted):
     """Integer fully connected layer over the last axis; weights ``[Cout, Cin]``."""
 
     kind: ClassVar[str] = "linear"
-    weight: np.ndarray = None
-    bias: np.ndarray = None
-    x_zero_point: int = 0
-    wbits: int = 8
-    requant: Requant = None
-
-    @property
-    def reduction(self) -> int:
-        return int(self.weight.shape[1])
-
-    def params(self):
-        return {"weight": self.weight, "bias": self.bias, **_requant_params(self.requant)}
-
-    def attrs(self):
-        return {"x_zero_point": self.x_zero_point, "wbits": self.wbits, **_requant_attrs(self.requant)}
 
 
 @dataclass

@@ -59,33 +59,30 @@ def _timm_resnet18():
     return timm.create_model("resnet18", pretrained=False)
 
 
-MODELS: dict[str, ModelEntry] = {
-    "digits-cnn": ModelEntry(
-        "digits-cnn", load_digits_cnn,
-        lambda: [digits_split()[0][:512]],
-        lambda: digits_split()[2][:1],
-        "residual CNN trained on scikit-learn digits (8x8), committed checkpoint"),
-    "digits-vit": ModelEntry(
-        "digits-vit", load_digits_vit,
-        lambda: [digits_split()[0][:512]],
-        lambda: digits_split()[2][:1],
-        "timm VisionTransformer (2 blocks, dim 48) trained on digits, committed checkpoint"),
-    "resnet18": ModelEntry(
-        "resnet18", _seeded(_torchvision_resnet18),
-        lambda: [_random_images(4, seed=SEED + 1)],
-        lambda: _random_images(1, seed=SEED + 2),
-        "torchvision resnet18, seeded random weights, 224x224 random input"),
-    "timm-resnet18": ModelEntry(
-        "timm-resnet18", _seeded(_timm_resnet18),
-        lambda: [_random_images(4, seed=SEED + 1)],
-        lambda: _random_images(1, seed=SEED + 2),
-        "timm resnet18, seeded random weights, 224x224 random input"),
-    "vit-tiny": ModelEntry(
-        "vit-tiny", _seeded(_timm_vit_tiny),
-        lambda: [_random_images(2, seed=SEED + 1)],
-        lambda: _random_images(1, seed=SEED + 2),
-        "timm vit_tiny_patch16_224, seeded random weights, 224x224 random input"),
-}
+def _digits_entry(name, build, description) -> ModelEntry:
+    """Calibrated on 512 training digits; the golden input is the first test digit."""
+    return ModelEntry(name, build, lambda: [digits_split()[0][:512]], lambda: digits_split()[2][:1],
+                      description)
+
+
+def _random_entry(name, build, description, calibration_images=4) -> ModelEntry:
+    """Seeded random weights, calibrated and fed with seeded random 224x224 images."""
+    return ModelEntry(name, _seeded(build), lambda: [_random_images(calibration_images, seed=SEED + 1)],
+                      lambda: _random_images(1, seed=SEED + 2), description)
+
+
+MODELS: dict[str, ModelEntry] = {e.name: e for e in (
+    _digits_entry("digits-cnn", load_digits_cnn,
+                  "residual CNN trained on scikit-learn digits (8x8), committed checkpoint"),
+    _digits_entry("digits-vit", load_digits_vit,
+                  "timm VisionTransformer (2 blocks, dim 48) trained on digits, committed checkpoint"),
+    _random_entry("resnet18", _torchvision_resnet18,
+                  "torchvision resnet18, seeded random weights, 224x224 random input"),
+    _random_entry("timm-resnet18", _timm_resnet18,
+                  "timm resnet18, seeded random weights, 224x224 random input"),
+    _random_entry("vit-tiny", _timm_vit_tiny,
+                  "timm vit_tiny_patch16_224, seeded random weights, 224x224 random input", 2),
+)}
 
 
 def get_model(name: str) -> ModelEntry:

@@ -13,7 +13,26 @@ class MinMaxQuantizer(Quantizer, name="minmax"):
     """Scale from the running min / max seen during calibration."""
 
 
-class MSEQuantizer(Quantizer, name="mse"):
+class _ClippedRangeQuantizer(Quantizer):
+    """Base of observers that pick a clipped range per batch and average it over batches."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.register_buffer("clip_lo", torch.zeros((), dtype=torch.float64))
+        self.register_buffer("clip_hi", torch.zeros((), dtype=torch.float64))
+        self.batches = 0
+
+    def add_range(self, lo: torch.Tensor, hi: torch.Tensor) -> None:
+        n = self.batches
+        self.clip_lo = (self.clip_lo * n + lo) / (n + 1)
+        self.clip_hi = (self.clip_hi * n + hi) / (n + 1)
+        self.batches = n + 1
+
+    def range_for_qparams(self):
+        return self.clip_lo, self.clip_hi
+
+
+class MSEQuantizer(_ClippedRangeQuantizer, name="mse"):
     """Clip the range to the fraction of min/max that minimises the quantization MSE.
 
     Each calibration batch (weights: the tensor itself) is searched over ``grid``
@@ -24,9 +43,6 @@ class MSEQuantizer(Quantizer, name="mse"):
         super().__init__(*args, **kwargs)
         self.grid = grid
         self.min_ratio = min_ratio
-        self.register_buffer("clip_lo", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("clip_hi", torch.zeros((), dtype=torch.float64))
-        self.batches = 0
 
     def _qdq(self, x, lo, hi):
         levels = (1 << self.bits) - 1
@@ -59,24 +75,15 @@ class MSEQuantizer(Quantizer, name="mse"):
                 best_err = torch.where(better, err, best_err)
                 best_lo = torch.where(better, clo, best_lo)
                 best_hi = torch.where(better, chi, best_hi)
-        n = self.batches
-        self.clip_lo = (self.clip_lo * n + best_lo) / (n + 1)
-        self.clip_hi = (self.clip_hi * n + best_hi) / (n + 1)
-        self.batches = n + 1
-
-    def range_for_qparams(self):
-        return self.clip_lo, self.clip_hi
+        self.add_range(best_lo, best_hi)
 
 
-class PercentileQuantizer(Quantizer, name="percentile"):
+class PercentileQuantizer(_ClippedRangeQuantizer, name="percentile"):
     """Range from the ``percentile`` / ``100 - percentile`` quantiles, averaged over batches."""
 
     def __init__(self, *args, percentile: float = 99.99, **kwargs):
         super().__init__(*args, **kwargs)
         self.percentile = percentile
-        self.register_buffer("clip_lo", torch.zeros((), dtype=torch.float64))
-        self.register_buffer("clip_hi", torch.zeros((), dtype=torch.float64))
-        self.batches = 0
 
     @torch.no_grad()
     def observe(self, x: torch.Tensor) -> None:
@@ -90,13 +97,7 @@ class PercentileQuantizer(Quantizer, name="percentile"):
         lo, hi = torch.quantile(flat, q, dim=1)
         if not self.per_channel:
             lo, hi = lo[0], hi[0]
-        n = self.batches
-        self.clip_lo = (self.clip_lo * n + lo) / (n + 1)
-        self.clip_hi = (self.clip_hi * n + hi) / (n + 1)
-        self.batches = n + 1
-
-    def range_for_qparams(self):
-        return self.clip_lo, self.clip_hi
+        self.add_range(lo, hi)
 
 
 class LSQQuantizer(Quantizer, name="lsq"):
