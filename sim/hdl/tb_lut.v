@@ -1,0 +1,93 @@
+// Memory-driven wrapper for rtl/lut.v (see sim/test_lut.py).
+//
+// TABLE_FILE is the LUT's own INIT_FILE (2^IN_BITS entries, no guard word).
+// X_FILE holds NX inputs (IN_BITS+FRAC_BITS bits, plus a guard word); they are
+// issued one per cycle (bubbles when GAPS != 0), every output is stored in order
+// and written to Y_FILE, then `done` rises and `cycles` holds the cycle count.
+module tb_lut #(
+  parameter integer IN_BITS    = 8,
+  parameter integer FRAC_BITS  = 0,
+  parameter integer OUT_BITS   = 8,
+  parameter integer OUT_SIGNED = 1,
+  parameter integer NX         = 1,
+  parameter integer GAPS       = 0,
+  parameter integer GAP_SEED   = 1,
+  parameter         TABLE_FILE = "",
+  parameter         X_FILE     = "",
+  parameter         Y_FILE     = ""
+) ();
+
+  localparam integer XW = IN_BITS + FRAC_BITS;
+
+  wire        clk, rst_n, gap;
+  wire [31:0] cyc;
+  tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
+    .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap)
+  );
+
+  reg [XW-1:0]       x_mem [0:NX];
+  reg [OUT_BITS-1:0] y_mem [0:NX-1];
+  initial begin
+    $readmemh(X_FILE, x_mem);
+  end
+
+  // ---------------------------------------------------------------- issue
+  reg  [31:0] xin;
+  wire        take = rst_n && !gap && (xin < NX);
+  always @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      xin <= 32'd0;
+    end else if (take) begin
+      xin <= xin + 32'd1;
+    end
+  end
+
+  reg          valid_i;
+  reg [XW-1:0] x;
+  always @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      valid_i <= 1'b0;
+      x       <= {XW{1'b0}};
+    end else begin
+      valid_i <= take;
+      x       <= x_mem[xin];
+    end
+  end
+
+  wire                valid_o;
+  wire [OUT_BITS-1:0] y;
+  lut #(
+    .IN_BITS(IN_BITS), .FRAC_BITS(FRAC_BITS), .OUT_BITS(OUT_BITS),
+    .OUT_SIGNED(OUT_SIGNED), .INIT_FILE(TABLE_FILE)
+  ) u_dut (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_i), .x_i(x), .valid_o(valid_o), .y_o(y)
+  );
+
+  // ---------------------------------------------------------------- capture
+  reg [31:0] xout;
+  always @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      xout <= 32'd0;
+    end else if (valid_o) begin
+      y_mem[xout] <= y;
+      xout        <= xout + 32'd1;
+    end
+  end
+
+  // Read by the cocotb test (simutil.wait_done).
+  reg        done;
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg [31:0] cycles;
+  /* verilator lint_on UNUSEDSIGNAL */
+  always @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      done   <= 1'b0;
+      cycles <= 32'd0;
+    end else if (!done && xout == NX) begin
+      $writememh(Y_FILE, y_mem);
+      done   <= 1'b1;
+      cycles <= cyc;
+    end
+  end
+
+endmodule
