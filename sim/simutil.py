@@ -37,6 +37,7 @@ waves into the build directory).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
@@ -346,6 +347,27 @@ def _rt_restore(build_dir: Path) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _rt_lock(build_dir: Path):
+    """An exclusive file lock per runtime cache slot (no-op where fcntl is missing)."""
+    cache = _rt_cache_dir(build_dir)
+    if cache is None:
+        yield
+        return
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(cache.with_name(cache.name + ".lock"), "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def _rt_store(build_dir: Path) -> None:
     """Save the runtime objects make just compiled (atomic rename: safe under xdist)."""
     cache = _rt_cache_dir(build_dir)
@@ -415,10 +437,15 @@ def _verilator_runner(cxx_opt: str | None = None):
             if not is_build or self.waves or os.environ.get("T2C_NO_RT_CACHE"):
                 return super()._execute(cmds, cwd)
             super()._execute(cmds[:1], cwd)  # verilator: generate the C++ model
-            restored = _rt_restore(self.build_dir)
-            super()._execute(cmds[1:], cwd)  # make
-            if not restored:
-                _rt_store(self.build_dir)
+            if _rt_restore(self.build_dir):
+                return super()._execute(cmds[1:], cwd)  # make: the model only
+            # First build with these settings: one pytest-xdist worker compiles the
+            # runtime while the others wait for it instead of compiling it too.
+            with _rt_lock(self.build_dir):
+                restored = _rt_restore(self.build_dir)
+                super()._execute(cmds[1:], cwd)  # make
+                if not restored:
+                    _rt_store(self.build_dir)
 
     return CachedVerilator()
 
