@@ -515,6 +515,25 @@ def build_and_test(*, sim: str, toplevel: str, sources, test_module: str, build_
     return read_report(build_dir)
 
 
+def make_job(*, sim: str, wrapper: str, rtl, test_module: str, build_dir, parameters: dict,
+             files: dict, outputs: dict | None = None, seed: int | None = None,
+             wrong: str = "") -> dict:
+    """The keyword arguments of :func:`build_and_test` for a ``sim/hdl/<wrapper>.v`` run.
+
+    ``rtl``: names of the ``rtl/*.v`` modules it needs; ``files``: input image paths by
+    parameter name; ``outputs``: parameter name -> file name in ``build_dir`` that the
+    wrapper writes ($writememh); ``wrong``: a deliberately wrong reference for the
+    cocotb test (``T2C_WRONG_REF``, negative tests).
+    """
+    params = dict(parameters)
+    for name, fname in (outputs or {}).items():
+        params[name] = hdl_string(Path(build_dir) / fname)
+    return dict(sim=sim, toplevel=wrapper, test_module=test_module, build_dir=build_dir,
+                sources=rtl_sources(*rtl) + hdl_sources("tb_harness", wrapper),
+                parameters=params, files=files, seed=seed,
+                extra_env={"T2C_WRONG_REF": wrong} if wrong else None)
+
+
 def expect_mismatches(job: dict) -> dict:
     """Run ``build_and_test(**job)`` that must fail (a deliberately wrong reference).
 

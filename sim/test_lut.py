@@ -92,12 +92,11 @@ def prepare(sim: str, config: str, test_id: str, seed: int | None = None) -> dic
     bdir = su.build_dir_for(DUT, sim, test_id, params)
     files = {"TABLE_FILE": su.write_memh(bdir / "table.hex", table, cfg["OUT_BITS"], guard=False),
              "X_FILE": su.write_memh(bdir / "x.hex", x, xw)}
-    params["Y_FILE"] = su.hdl_string(bdir / "y.hex")
     su.save_inputs(bdir, x=x, table=table, in_bits=cfg["IN_BITS"], frac_bits=cfg["FRAC_BITS"],
                    out_bits=cfg["OUT_BITS"], out_signed=cfg["OUT_SIGNED"])
-    return dict(sim=sim, toplevel="tb_lut", test_module="test_lut", build_dir=bdir,
-                sources=su.rtl_sources(DUT) + su.hdl_sources("tb_harness", "tb_lut"),
-                parameters=params, files=files, seed=seed)
+    return su.make_job(sim=sim, wrapper="tb_lut", rtl=(DUT,), test_module="test_lut",
+                       build_dir=bdir, parameters=params, files=files,
+                       outputs={"Y_FILE": "y.hex"}, seed=seed)
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))

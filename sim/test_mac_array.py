@@ -153,13 +153,11 @@ def prepare(sim: str, cfg: dict, test_id: str, wrong: str = "", seed: int | None
         "ZX_FILE": su.write_memh(bdir / "zx.hex", t["zx"], cfg["ABITS"] + 1),
         "BIAS_FILE": su.write_memh(bdir / "bias.hex", t["bias"].reshape(-1), ACCW),
     }
-    params["RES_FILE"] = su.hdl_string(bdir / "res.hex")
-    params["CYC_FILE"] = su.hdl_string(bdir / "cyc.hex")
     su.save_inputs(bdir, rows=rows, cols=cols, **t)
-    return dict(sim=sim, toplevel="tb_mac_array", test_module="test_mac_array", build_dir=bdir,
-                sources=su.rtl_sources("mac_pe", DUT) + su.hdl_sources("tb_harness", "tb_mac_array"),
-                parameters=params, files=files, seed=seed,
-                extra_env={"T2C_WRONG_REF": wrong} if wrong else None)
+    return su.make_job(sim=sim, wrapper="tb_mac_array", rtl=("mac_pe", DUT),
+                       test_module="test_mac_array", build_dir=bdir, parameters=params,
+                       files=files, outputs={"RES_FILE": "res.hex", "CYC_FILE": "cyc.hex"},
+                       seed=seed, wrong=wrong)
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))

@@ -188,12 +188,10 @@ def prepare(sim: str, cfg: dict, test_id: str, n_random: int = N_RANDOM, edges: 
                   qmin=cfg["OUTW"], qmax=cfg["OUTW"])
     files = {f"{f.upper()}_FILE": su.write_memh(bdir / f"{f}.hex", vec[f], widths[f])
              for f in FIELDS}
-    params["Y_FILE"] = su.hdl_string(bdir / "y.hex")
     su.save_inputs(bdir, lanes=lanes, outw=cfg["OUTW"], **vec)
-    return dict(sim=sim, toplevel="tb_requant", test_module="test_requant", build_dir=bdir,
-                sources=su.rtl_sources(DUT) + su.hdl_sources("tb_harness", "tb_requant"),
-                parameters=params, files=files, seed=seed,
-                extra_env={"T2C_WRONG_REF": wrong} if wrong else None)
+    return su.make_job(sim=sim, wrapper="tb_requant", rtl=(DUT,), test_module="test_requant",
+                       build_dir=bdir, parameters=params, files=files,
+                       outputs={"Y_FILE": "y.hex"}, seed=seed, wrong=wrong)
 
 
 @pytest.mark.parametrize("config", list(CONFIGS))

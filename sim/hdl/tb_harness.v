@@ -10,6 +10,11 @@
 //   cyc_o    cycles since reset release (0 in the first cycle after it)
 //   gap_o    when GAPS != 0: high in about 1 cycle of 4 (16-bit LFSR seeded by
 //            GAP_SEED), for the wrapper to insert valid_i bubbles; else 0
+//   done_o   rises the cycle after the first cycle with finish_i high (the wrapper
+//            raises finish_i once every output is stored and $writememh'd) and stays
+//   cycles_o cyc_o of that cycle: the run's length in cycles
+// The wrapper exposes done_o and cycles_o as `done` and `cycles`, which the cocotb
+// side awaits and reads (simutil.wait_done).
 module tb_harness #(
   parameter integer HALF_PERIOD = 5,
   parameter integer GAPS        = 0,
@@ -18,7 +23,10 @@ module tb_harness #(
   output wire        clk_o,
   output wire        rst_no,
   output wire [31:0] cyc_o,
-  output wire        gap_o
+  output wire        gap_o,
+  input  wire        finish_i,
+  output wire        done_o,
+  output wire [31:0] cycles_o
 );
 
   reg clk_q;
@@ -58,5 +66,19 @@ module tb_harness #(
     end
   end
   assign gap_o = (GAPS != 0) && (lfsr_q[1:0] == 2'b00);
+
+  reg        done_q;
+  reg [31:0] cycles_q;
+  always @(posedge clk_q or negedge rst_nq) begin
+    if (!rst_nq) begin
+      done_q   <= 1'b0;
+      cycles_q <= 32'd0;
+    end else if (finish_i && !done_q) begin
+      done_q   <= 1'b1;
+      cycles_q <= cyc_q;
+    end
+  end
+  assign done_o   = done_q;
+  assign cycles_o = cycles_q;
 
 endmodule

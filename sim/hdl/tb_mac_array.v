@@ -34,10 +34,14 @@ module tb_mac_array #(
   localparam integer RSELW = (ROWS > 1) ? $clog2(ROWS) : 1;
   localparam integer NRES  = NTILES * ROWS * COLS;
 
-  wire        clk, rst_n, gap;
+  wire        clk, rst_n, gap, finish, done;
   wire [31:0] cyc;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [31:0] cycles;  // with done: read by the cocotb test (simutil.wait_done)
+  /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
-    .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap)
+    .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
+    .finish_i(finish), .done_o(done), .cycles_o(cycles)
   );
 
   reg [ABITS-1:0] a_mem    [0:NSTEPS*ROWS];
@@ -154,20 +158,12 @@ module tb_mac_array #(
     end
   end
 
-  // Read by the cocotb test (simutil.wait_done).
-  reg        done;
-  /* verilator lint_off UNUSEDSIGNAL */
-  reg [31:0] cycles;
-  /* verilator lint_on UNUSEDSIGNAL */
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      done   <= 1'b0;
-      cycles <= 32'd0;
-    end else if (!done && otile == NTILES) begin
+  // All outputs stored: dump them once, then the harness raises `done`.
+  assign finish = (otile == NTILES);
+  always @(posedge clk) begin
+    if (finish && !done) begin
       $writememh(RES_FILE, res_mem);
       $writememh(CYC_FILE, cyc_mem);
-      done   <= 1'b1;
-      cycles <= cyc;
     end
   end
 
