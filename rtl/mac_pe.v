@@ -12,7 +12,7 @@
 module mac_pe #(
   parameter integer AXW   = 10,  // width of ax_i = a - zx (signed)
   parameter integer WBITS = 8,   // weight width (signed)
-  parameter integer ACCW  = 32   // accumulator width (signed), >= AXW + WBITS
+  parameter integer ACCW  = 32   // accumulator width (signed), > AXW and > WBITS
 ) (
   input  wire                   clk_i,
   input  wire                   rst_ni,
@@ -25,27 +25,17 @@ module mac_pe #(
   output wire signed [ACCW-1:0] res_o
 );
 
-  localparam integer PW = AXW + WBITS;  // exact product width
-
-  wire signed [PW-1:0] ax_x = {{WBITS{ax_i[AXW-1]}}, ax_i};
-  wire signed [PW-1:0] w_x  = {{AXW{w_i[WBITS-1]}}, w_i};
-  /* verilator lint_off UNUSEDSIGNAL */  // high bits unused when ACCW < PW (wraps)
-  wire signed [PW-1:0] prod = ax_x * w_x;
-  /* verilator lint_on UNUSEDSIGNAL */
-
-  // Product sign-extended to (or, if ACCW < PW, wrapped into) the accumulator width.
-  wire signed [ACCW-1:0] prod_acc;
-  generate
-    if (ACCW > PW) begin : g_ext
-      assign prod_acc = {{(ACCW-PW){prod[PW-1]}}, prod};
-    end else begin : g_wrap
-      assign prod_acc = prod[ACCW-1:0];
-    end
-  endgenerate
-
-  reg  signed [ACCW-1:0] acc_q;
-  wire signed [ACCW-1:0] base  = first_i ? bias_i : acc_q;
-  wire signed [ACCW-1:0] acc_d = base + prod_acc;
+  // Combinational logic in one always @(*) block (Icarus simulates that much faster
+  // than a chain of continuous assignments).  Both operands are sign-extended to
+  // ACCW bits, so the product is exact for ACCW >= AXW + WBITS and wraps modulo
+  // 2^ACCW otherwise, like the accumulator.
+  reg signed [ACCW-1:0] acc_q;
+  reg signed [ACCW-1:0] prod, acc_d;
+  always @(*) begin
+    prod  = $signed({{(ACCW-AXW){ax_i[AXW-1]}}, ax_i})
+          * $signed({{(ACCW-WBITS){w_i[WBITS-1]}}, w_i});
+    acc_d = (first_i ? bias_i : acc_q) + prod;
+  end
 
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
