@@ -49,26 +49,22 @@ def main() -> None:
         rates = {}
         for sim in sims:
             try:
-                report = su.build_and_test(**job(sim), fast_build=False)
+                report = su.build_and_test(**job(sim), fast_build=False, quiet=True)
                 rates[sim] = (report["cycles"], report["wall_s"])
             except Exception as exc:  # a benchmark reports, it does not stop
                 print(f"# {unit} on {sim}: failed: {exc}")
         rows.append((unit, per_cycle, rates))
 
-    head = f"{'unit':38s} {'cycle =':24s}" + "".join(f"{s + ' cycles/s':>22s}" for s in sims)
-    print(head + ("   verilator/icarus" if len(sims) == 2 else ""))
+    print(f"{'unit':38s} {'one cycle =':24s}"
+          + "".join(f"{s + ' cycles/s':>20s}" for s in sims)
+          + ("  verilator/icarus" if len(sims) == 2 else "") + "  (cycles simulated)")
     for unit, per_cycle, rates in rows:
-        cells, speeds = "", {}
-        for s in sims:
-            if s in rates:
-                cycles, wall = rates[s]
-                speeds[s] = cycles / wall
-                cells += f"{speeds[s]:>13,.0f} ({cycles:>6d} cyc)"[:22].rjust(22)
-            else:
-                cells += f"{'-':>22s}"
-        ratio = (f"   {speeds['verilator'] / speeds['icarus']:.1f}x"
+        speeds = {s: c / w for s, (c, w) in rates.items()}
+        cells = "".join(f"{speeds[s]:>20,.0f}" if s in speeds else f"{'-':>20s}" for s in sims)
+        ratio = (f"{speeds['verilator'] / speeds['icarus']:>17.1f}x"
                  if len(speeds) == 2 else "")
-        print(f"{unit:38s} {per_cycle:24s}{cells}{ratio}")
+        ncyc = "/".join(str(c) for c, _ in rates.values())
+        print(f"{unit:38s} {per_cycle:24s}{cells}{ratio}  ({ncyc})")
 
 
 if __name__ == "__main__":

@@ -462,7 +462,7 @@ def build_and_test(*, sim: str, toplevel: str, sources, test_module: str, build_
                    extra_env: dict | None = None, seed: int | None = None,
                    testcase: str | None = None, build_args=(), timing: bool = True,
                    waves: bool = False, module_dir=SIM_DIR,
-                   fast_build: bool = True) -> dict | None:
+                   fast_build: bool = True, quiet: bool = False) -> dict | None:
     """Build ``sources`` (top ``toplevel``) for ``sim`` in ``build_dir`` and run cocotb.
 
     ``parameters``: HDL parameters of the top level; ``files``: parameter name -> path,
@@ -470,7 +470,8 @@ def build_and_test(*, sim: str, toplevel: str, sources, test_module: str, build_
     ``extra_env`` is passed to the cocotb process, together with ``T2C_BUILD_DIR`` and
     ``T2C_SEED``; ``module_dir`` (holding ``test_module``) is put on its Python path.
     ``fast_build`` compiles Verilator models with -O0 (tests run few cycles, builds
-    dominate); benchmarks pass False for Verilator's optimised default.  ``timing`` adds Verilator's ``--timing`` (needed when the wrapper
+    dominate); benchmarks pass False for Verilator's optimised default.  ``quiet``
+    sends the build and simulator output to ``build.log`` / ``sim.log`` in ``build_dir``.  ``timing`` adds Verilator's ``--timing`` (needed when the wrapper
     generates its clock with delays).  Returns :func:`read_report` of the run.
 
     Under pytest a failing cocotb test raises ``SystemExit`` (from cocotb's runner);
@@ -503,10 +504,12 @@ def build_and_test(*, sim: str, toplevel: str, sources, test_module: str, build_
               else get_runner(sim))
     runner.build(sources=[str(Path(s).resolve()) for s in sources], hdl_toplevel=toplevel,
                  parameters=params, build_args=args, build_dir=build_dir,
-                 timescale=TIMESCALE, waves=waves, always=(sim == "icarus"))
+                 timescale=TIMESCALE, waves=waves, always=(sim == "icarus"),
+                 log_file=build_dir / "build.log" if quiet else None)
     results = runner.test(test_module=test_module, hdl_toplevel=toplevel,
                           build_dir=build_dir, test_dir=build_dir, extra_env=env,
-                          testcase=testcase, timescale=TIMESCALE, waves=waves)
+                          testcase=testcase, timescale=TIMESCALE, waves=waves,
+                          log_file=build_dir / "sim.log" if quiet else None)
     if not os.environ.get("PYTEST_CURRENT_TEST"):
         ntests, nfailed = get_results(results)
         if nfailed or not ntests:
