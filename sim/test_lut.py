@@ -109,3 +109,15 @@ def test_lut(sim, config, request):
     print(f"{request.node.name}: {report['compared']} inputs (exhaustive: "
           f"{report['exhaustive']}), {report['mismatches']} mismatches")
     assert report["mismatches"] == 0 and report["exhaustive"]
+
+
+@pytest.mark.parametrize("sim", su.SIMULATORS)
+def test_lut_detects_unloaded_image(sim, request):
+    """A truncated $readmemh image must fail the guard check (x on Icarus, 0 on Verilator)."""
+    su.require_simulator(sim)
+    job = prepare(sim, "gelu3_f2_o4u", request.node.name)
+    x_file = job["files"]["X_FILE"]
+    x_file.write_text("\n".join(x_file.read_text().splitlines()[:-1]) + "\n")  # drop the guard
+    with pytest.raises(SystemExit):
+        su.build_and_test(**job)
+    assert su.read_report(job["build_dir"]) is None  # it failed before comparing
