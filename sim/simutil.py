@@ -3,37 +3,50 @@
 Every testbench in sim/ follows one pattern, the fast one measured in
 /work/shared/COCOTB_NOTES.md ("memory-driven, free-running"):
 
-1. **pytest side** (the ``test_*`` function of ``sim/test_<dut>.py``):
-   ``seed = test_seed()`` (``T2C_SEED`` reproduces), ``bdir = build_dir_for(...)``,
+1. **pytest side** (``prepare()`` + the ``test_*`` function of ``sim/test_<dut>.py``):
+   ``seed = test_seed()`` (logged; ``T2C_SEED`` reproduces), ``bdir = build_dir_for(...)``,
    make operands with ``np.random.default_rng(seed)``, write them as ``$readmemh`` images
-   into ``bdir`` with :func:`write_memh` (which appends a guard word) and save whatever
-   the reference needs with :func:`save_inputs`.
+   into ``bdir`` with :func:`write_memh` (which appends a guard word), save what the
+   reference needs with :func:`save_inputs`, and describe the run with :func:`make_job`.
 2. :func:`build_and_test` builds the thin HDL wrapper ``sim/hdl/tb_<dut>.v`` plus the
    RTL into ``bdir`` (one directory per DUT, simulator, test id and parameter hash, so
    ``pytest -n auto`` is safe and a parameter change never reuses a stale build) and
    runs the cocotb coroutine that lives in the same test file.  File parameters are
    passed as absolute-path string literals.
-3. **cocotb side** (the ``@cocotb.test()`` coroutine): :func:`check_guards` proves the
-   images were loaded, :func:`wait_done` awaits the wrapper's ``done`` once (the wrapper
-   generates its clock and runs free), :func:`read_memh` reads the ``$writememh`` output,
-   the reference is computed by calling ``t2c.arith`` (never re-implemented here),
-   :func:`compare` checks every element with ``==`` and :func:`finish` writes
-   ``report.json`` into ``bdir`` and asserts that nothing differs.
-4. **pytest side** again: :func:`build_and_test` returns that report (vectors compared,
-   mismatches, cycles, wall time), to log or to check further.
+3. **cocotb side** (the ``@cocotb.test()`` coroutine): :func:`load_inputs`,
+   :func:`wait_done` (one await: the wrapper generates its clock and runs free),
+   :func:`check_guards` (proves every image was loaded), :func:`read_memh` on the
+   ``$writememh`` output, the reference computed by calling ``t2c.arith`` (never
+   re-implemented; get it with :func:`import_arith`), :func:`compare` (``==`` on every
+   element; the message names index, operands, expected, got, count and seed) and
+   :func:`finish` (writes ``report.json`` into ``bdir`` and asserts nothing differs).
+4. **pytest side** again: :func:`build_and_test` returns that report (elements compared,
+   mismatches, cycles, wall time, anything the coroutine added) to print or check.
 
-Wrapper conventions (see ``sim/hdl/tb_harness.v``, which provides clock/reset/cycle
-counter/bubbles): the top level has ``rst_n``, a ``done`` reg that rises once all outputs
-are written, and ``cycles`` [31:0], the cycle count from reset release to ``done``.
+Reusing it for a new DUT (e.g. a layer engine fed by ``t2c export`` memory images):
 
-Negative tests: run the same testbench with ``extra_env={"T2C_WRONG_REF": "..."}``; the
-cocotb test then uses a deliberately wrong reference and fails.  Under pytest the runner
-turns a failing cocotb test into ``SystemExit``; read the report with
-:func:`read_report` afterwards to see the mismatch count.
+- write ``sim/hdl/tb_<dut>.v``: instantiate ``tb_harness`` (clock, reset, cycle counter,
+  optional valid bubbles; it turns the wrapper's ``finish`` into ``done``/``cycles``),
+  load the images with ``$readmemh`` from absolute-path string parameters into memories
+  one word longer than the data (the guard), stream them into the DUT from registers,
+  store the outputs, ``$writememh`` them when complete and raise ``finish``; expose the
+  harness outputs as top-level ``done``, ``cycles`` and ``rst_n`` (see tb_lut.v, the
+  smallest);
+- in ``sim/test_<dut>.py``: a ``prepare()`` that writes the images and returns
+  ``make_job(...)``, a cocotb coroutine as in step 3, and pytest functions
+  parametrized over ``SIMULATORS`` that call ``require_simulator(sim)`` first.
+
+Negative tests: ``make_job(..., wrong="name")`` passes ``T2C_WRONG_REF`` to the cocotb
+test, which then uses a deliberately wrong reference (:func:`wrong_ref`);
+:func:`expect_mismatches` asserts that the run failed by reporting mismatches.
+
+Verilator builds: :func:`build_and_test` compiles models with -O0 (``fast_build``) and
+reuses the compiled Verilator runtime across builds (see :func:`_verilator_runner`;
+``T2C_NO_RT_CACHE=1`` disables that).
 
 Environment variables: ``T2C_SEED`` (fix the seed of every test), ``T2C_SIMS``
 (comma-separated subset of ``icarus,verilator`` to run), ``WAVES=1`` (cocotb: dump
-waves into the build directory).
+waves into the build directory), ``T2C_NO_RT_CACHE``.
 """
 from __future__ import annotations
 
