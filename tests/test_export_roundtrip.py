@@ -132,3 +132,23 @@ def test_too_narrow_layout_writes_nothing(tmp_path):
     with pytest.raises(ValueError, match="does not fit"):
         write_memory(tmp_path / "w.hex", np.array([[7, 8]]), "word=8,elem=4,signed", "hex")
     assert list(tmp_path.iterdir()) == []
+
+
+@settings(max_examples=40, deadline=None)
+@given(elem=st.sampled_from([2, 3, 4, 5, 7, 8, 13, 32]), vpw=st.integers(1, 9), signed=st.booleans(),
+       order=st.sampled_from(["lsb_first", "msb_first"]), seed=st.integers(0, 2**32 - 1))
+def test_packing_agrees_with_an_independent_bitstring_packer(elem, vpw, signed, order, seed):
+    from bitstring import BitArray
+
+    from t2c.export.layout import limbs_to_int, pack
+
+    layout = Layout(word_bits=elem * vpw + 3, elem_bits=elem, signed=signed, values_per_word=vpw,
+                    lane_order=order)
+    rows = np.random.default_rng(seed).integers(layout.elem_min, layout.elem_max, (5, vpw), endpoint=True)
+    words = pack(rows, layout)
+    for row, limbs in zip(rows, words):
+        fields = [BitArray(int=int(v), length=elem) if signed else BitArray(uint=int(v), length=elem)
+                  for v in row]
+        msb_to_lsb = fields if order == "msb_first" else fields[::-1]  # bitstring is MSB first
+        want = BitArray(uint=0, length=3) + sum(msb_to_lsb, BitArray())
+        assert limbs_to_int(limbs) == want.uint
