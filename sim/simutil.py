@@ -95,9 +95,24 @@ INSTALL_HINTS = {
 # ------------------------------------------------------------------ the contract
 @functools.lru_cache(maxsize=None)
 def import_arith():
-    """``t2c.arith``, the arithmetic contract (numpy only: ``t2c``'s imports are lazy,
-    so the simulator's embedded Python never loads torch for it)."""
-    return importlib.import_module("t2c.arith")
+    """``t2c.arith``, the arithmetic contract, without importing torch where possible.
+
+    ``t2c/__init__.py`` imports the converter and with it torch, which takes ~13 s in
+    the simulator's embedded Python on this machine (per test!).  ``t2c/arith.py`` is
+    pure numpy, so when the ``t2c`` package is not imported yet this executes that
+    same file as a private module (not registered as ``t2c.arith``, so a later
+    ``import t2c`` is unaffected).  Once ``t2c`` is imported, the real module is used.
+    """
+    if "t2c" in sys.modules:
+        return importlib.import_module("t2c.arith")
+    spec = importlib.util.find_spec("t2c")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("t2c is not installed: pip install -e .")
+    path = Path(list(spec.submodule_search_locations)[0]) / "arith.py"
+    mod_spec = importlib.util.spec_from_file_location("_t2c_arith_contract", path)
+    module = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(module)
+    return module
 
 
 # ------------------------------------------------------------------ simulator discovery
