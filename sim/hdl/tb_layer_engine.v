@@ -1,0 +1,127 @@
+// Memory-driven wrapper for rtl/layer_engine.v (see sim/test_layer.py).
+//
+// The engine loads its own memories from the *_FILE images (t2c/export/engine.py).
+// After reset this wrapper pulses start_i, waits for done_o, reads the output memory
+// through the engine's read port into y_mem (one word per cycle), writes it to Y_FILE
+// with $writememh and raises `finish` (the harness then raises `done`).
+// eng_cycles / eng_steps / eng_err are the engine's own counters and error flag.
+module tb_layer_engine #(
+  parameter integer ROWS       = 8,
+  parameter integer COLS       = 8,
+  parameter integer ABITS      = 8,
+  parameter integer WBITS      = 8,
+  parameter integer ACCW       = 32,
+  parameter integer MULT_BITS  = 32,
+  parameter integer OBITS      = 8,
+  parameter integer ACT_WORDS  = 1,
+  parameter integer W_WORDS    = 1,
+  parameter integer CT_WORDS   = 1,
+  parameter integer RES_WORDS  = 1,
+  parameter integer OUT_WORDS  = 1,
+  parameter         DESC_FILE  = "",
+  parameter         TILES_FILE = "",
+  parameter         ACT_FILE   = "",
+  parameter         W_FILE     = "",
+  parameter         BIAS_FILE  = "",
+  parameter         M_FILE     = "",
+  parameter         S_FILE     = "",
+  parameter         RES_FILE   = "",
+  parameter         RM_FILE    = "",
+  parameter         Y_FILE     = ""
+) (
+  output wire        done,
+  output wire [31:0] cycles,
+  output wire        rst_n,
+  output wire [31:0] eng_cycles,
+  output wire [31:0] eng_steps,
+  output wire        eng_err
+);
+
+  localparam integer OAW = (OUT_WORDS > 1) ? $clog2(OUT_WORDS) : 1;
+
+  wire clk, finish;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [31:0] cyc;
+  wire        gap;
+  /* verilator lint_on UNUSEDSIGNAL */
+  tb_harness u_harness (
+    .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
+    .finish_i(finish), .done_o(done), .cycles_o(cycles)
+  );
+
+  // ---------------------------------------------------------------- start
+  reg started_q, start_q;
+  always @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      started_q <= 1'b0;
+      start_q   <= 1'b0;
+    end else begin
+      start_q   <= !started_q;
+      started_q <= 1'b1;
+    end
+  end
+
+  wire                  eng_done;
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire                  eng_busy;  // done_o implies not busy
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg  [OAW-1:0]        raddr_q;
+  wire [COLS*OBITS-1:0] rdata;
+  layer_engine #(
+    .ROWS(ROWS), .COLS(COLS), .ABITS(ABITS), .WBITS(WBITS), .ACCW(ACCW),
+    .MULT_BITS(MULT_BITS), .OBITS(OBITS), .ACT_WORDS(ACT_WORDS), .W_WORDS(W_WORDS),
+    .CT_WORDS(CT_WORDS), .RES_WORDS(RES_WORDS), .OUT_WORDS(OUT_WORDS),
+    .DESC_FILE(DESC_FILE), .TILES_FILE(TILES_FILE), .ACT_FILE(ACT_FILE), .W_FILE(W_FILE),
+    .BIAS_FILE(BIAS_FILE), .M_FILE(M_FILE), .S_FILE(S_FILE), .RES_FILE(RES_FILE),
+    .RM_FILE(RM_FILE)
+  ) u_dut (
+    .clk_i(clk), .rst_ni(rst_n), .start_i(start_q), .busy_o(eng_busy), .done_o(eng_done),
+    .err_o(eng_err), .cycles_o(eng_cycles), .steps_o(eng_steps),
+    .cfg_we_i(1'b0), .cfg_addr_i(5'd0), .cfg_wdata_i(32'd0),
+    .out_raddr_i(raddr_q), .out_rdata_o(rdata)
+  );
+
+  // ---------------------------------------------------------------- read the output memory
+  // Address n is presented in one cycle, sampled by the memory at the next edge and
+  // stored into y_mem at the edge after that (v1/v2 track it).
+  reg [COLS*OBITS-1:0] y_mem [0:OUT_WORDS-1];
+  reg [31:0]           rd_n_q, i1_q, i2_q;
+  reg                  v1_q, v2_q, all_q;
+  wire                 reading = eng_done && !all_q;
+  always @(posedge clk or negedge rst_n) begin
+    if (!rst_n) begin
+      raddr_q <= {OAW{1'b0}};
+      rd_n_q  <= 32'd0;
+      i1_q    <= 32'd0;
+      i2_q    <= 32'd0;
+      v1_q    <= 1'b0;
+      v2_q    <= 1'b0;
+      all_q   <= 1'b0;
+    end else if (reading) begin
+      if (rd_n_q < OUT_WORDS) begin
+        raddr_q <= rd_n_q[OAW-1:0];
+        rd_n_q  <= rd_n_q + 32'd1;
+      end
+      v1_q <= (rd_n_q < OUT_WORDS);
+      i1_q <= rd_n_q;
+      v2_q <= v1_q;
+      i2_q <= i1_q;
+      if (v2_q && i2_q == OUT_WORDS - 1) begin
+        all_q <= 1'b1;
+      end
+    end
+  end
+  always @(posedge clk) begin
+    if (reading && v2_q) begin
+      y_mem[i2_q] <= rdata;
+    end
+  end
+
+  assign finish = all_q;
+  always @(posedge clk) begin
+    if (finish && !done) begin
+      $writememh(Y_FILE, y_mem);
+    end
+  end
+
+endmodule
