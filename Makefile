@@ -50,9 +50,7 @@ golden: venv
 	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
 
 sim: venv iverilog golden/$(MODEL)/manifest.json
-	@$(VENV)/bin/t2c layers --model $(MODEL) | awk '{print $$1}' | grep -qx '$(LAYER)' || { \
-	  echo "unknown layer '$(LAYER)' for $(MODEL); valid layers:"; $(VENV)/bin/t2c layers --model $(MODEL); exit 2; }
-	@echo "golden vectors for $(MODEL)/$(LAYER) are in golden/$(MODEL)/$(LAYER)/ (RTL layer co-simulation: issue 4)"
+	@$(PY) sim/run_layer.py --model '$(MODEL)' --layer '$(LAYER)' --sim '$(SIM)' --waves '$(WAVES)'
 
 bench: venv iverilog
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -145,7 +145,8 @@ def cycle_limit(layer, geo) -> int:
 
 
 def prepare(model: str, layer_name: str, sim: str, *, test_id: str | None = None,
-            gdir: Path | None = None, geometry=None, pix_end: int | None = None):
+            gdir: Path | None = None, geometry=None, pix_end: int | None = None,
+            waves: bool = False):
     """Write the images of one layer run; returns (job for simutil.build_and_test, context)."""
     from t2c.export import engine as E
     from t2c.golden import read_golden
@@ -156,11 +157,15 @@ def prepare(model: str, layer_name: str, sim: str, *, test_id: str | None = None
     layer = E.with_pixels(E.EngineLayer.from_golden(g, layer_name), pix_end)
     params = E.hdl_parameters(layer, geo)
     test_id = test_id or f"{model}-{layer_name}" + (f"-px{pix_end}" if pix_end else "")
-    bdir = su.build_dir_for(DUT, sim, test_id, params)
+    bdir = su.build_dir_for(DUT, sim, test_id, {**params, **({"waves": 1} if waves else {})})
     x = g.tensor(layer_name, "input")
     r = g.tensor(layer_name, "residual") if layer.residual else None
     expected = g.tensor(layer_name, "output")
-    images = E.write_images(layer, x, r, bdir / IMAGES, geo, expected=expected)
+    out_lay = E.layouts(geo, layer)[E.OUTPUT_NAME]
+    fits = out_lay.elem_min <= int(expected.min()) and int(expected.max()) <= out_lay.elem_max
+    # output.hex: the expected output memory, for users comparing memory dumps (not when a
+    # test corrupted the golden output beyond the output codes' range)
+    images = E.write_images(layer, x, r, bdir / IMAGES, geo, expected=expected if fits else None)
     guards = {MEMORY_PATHS[n]: [images.words[n], hex(images.guards[n])]
               for n in images.paths if n in MEMORY_PATHS}
     (bdir / GUARDS_NAME).write_text(json.dumps(guards))
@@ -196,7 +201,7 @@ def run(model: str, layer_name: str, sim: str, *, test_id: str | None = None,
     if waves is None:
         waves = _env_waves()
     job, ctx = prepare(model, layer_name, sim, test_id=test_id, gdir=gdir, geometry=geometry,
-                       pix_end=pix_end)
+                       pix_end=pix_end, waves=waves)
     bdir = Path(job["build_dir"])
     (bdir / Y_NAME).unlink(missing_ok=True)
     report = su.build_and_test(**job, waves=waves, quiet=quiet, fast_build=fast_build)

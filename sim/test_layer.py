@@ -1,5 +1,16 @@
-"""Every conv/linear layer of the default model through rtl/layer_engine.v, on Icarus and
-Verilator, compared with its golden vectors (``==`` on every output element).
+"""Layers through rtl/layer_engine.v on Icarus and Verilator, compared with golden vectors
+(``==`` on every output element).
+
+* every conv/linear layer of the default model (``golden/digits-cnn``);
+* synthetic single-layer graphs for what the default model does not exercise:
+  depthwise and grouped convs (column tiles straddling groups), 7x7 kernels, stride,
+  padding, dilation, a 1x1 conv with K = 1 (back-to-back tiles shorter than the drain),
+  signed inputs with nonzero zero points, a residual add with a signed residual and
+  nonzero zero point, a linear layer over tokens, channel counts that are not multiples
+  of the array, and non-default array geometries;
+* a corrupted golden output (one bit flipped, checksum fixed) must make the run fail and
+  name the element;
+* torchvision resnet18 ``layer1.0.conv1`` (56x56x64, K = 576) on Verilator (``slow``).
 
 The flow is in sim/layer_util.py (shared with ``make sim`` and the benchmark).  A failure
 names model, layer, the number of differing elements and the first few as (n, c, h, w)
@@ -7,6 +18,10 @@ with expected and got (and the waveform file with ``WAVES=1``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
+
+import numpy as np
 import pytest
 
 import cocotb
@@ -15,6 +30,7 @@ import simutil as su
 
 MODEL = lu.DEFAULT_MODEL
 LAYERS = lu.engine_layers(lu.golden_dir(MODEL))  # conv1 .. conv4, fc
+SYNTHETIC_SEED = 2024
 
 
 # ------------------------------------------------------------------ cocotb
@@ -25,15 +41,200 @@ async def layer_tb(dut):
     await lu.run_engine(dut)
 
 
-# ------------------------------------------------------------------ pytest
-PENDING = {"conv4": "residual add: requant.v's addend input is pending"}
+# ------------------------------------------------------------------ default model
+PENDING = "residual add: requant.v's addend input is pending"
 
 
-@pytest.mark.parametrize("layer", [pytest.param(n, marks=pytest.mark.xfail(reason=PENDING[n], strict=True))
-                                   if n in PENDING else n for n in LAYERS])
+def _pending(names, pending):
+    return [pytest.param(n, marks=pytest.mark.xfail(reason=PENDING, strict=True)) if n in pending
+            else n for n in names]
+
+
+@pytest.mark.parametrize("layer", _pending(LAYERS, {"conv4"}))
 @pytest.mark.parametrize("sim", su.SIMULATORS)
 def test_layer(sim, layer, request):
     su.require_simulator(sim)
     res = lu.run(MODEL, layer, sim, test_id=request.node.name, quiet=False)
     print(lu.verdict(res))
     assert res.mismatches == 0, res.message
+
+
+# ------------------------------------------------------------------ synthetic layers
+# name -> conv/linear settings; "geometry": (ROWS, COLS) when not the default 8 x 8
+SYNTHETIC = {
+    "depthwise3x3s2": dict(cin=12, cout=12, hw=(9, 7), kernel=(3, 3), stride=(2, 2),
+                           padding=(1, 1), groups=12, x=(8, True, -3), y=(8, True, 4)),
+    "grouped7x7s2": dict(cin=6, cout=10, hw=(11, 13), kernel=(7, 7), stride=(2, 2),
+                         padding=(3, 3), groups=2, x=(8, False, 0), y=(8, False, 0),
+                         geometry=(3, 5)),
+    "dilated3x3": dict(cin=3, cout=5, hw=(6, 10), kernel=(3, 3), dilation=(2, 3),
+                       padding=(2, 3), x=(8, True, 0), y=(8, True, -7)),
+    "pointwise_k1": dict(cin=1, cout=9, hw=(5, 5), kernel=(1, 1), padding=(1, 1),
+                         x=(8, False, 0), y=(8, True, 0), extreme_bias=True),
+    "residual_signed": dict(cin=8, cout=8, hw=(6, 6), kernel=(3, 3), padding=(1, 1),
+                            x=(8, True, -5), y=(8, True, 3), residual=True, geometry=(4, 4)),
+    "linear_tokens": dict(kind="linear", cin=20, cout=12, tokens=5, x=(8, False, 0),
+                          y=(8, True, -29)),
+}
+
+
+def _requant_for(acc, rng, channel_axis):
+    """(m, s) per channel that map each channel's accumulators onto ~[-100, 100]."""
+    from t2c import arith
+
+    a = np.moveaxis(np.abs(np.asarray(acc, dtype=np.float64)), channel_axis, 0)
+    peak = np.maximum(a.reshape(a.shape[0], -1).max(axis=1), 1.0)
+    return arith.quantize_multiplier(100.0 / peak * rng.uniform(0.7, 1.5, peak.shape))
+
+
+def synthetic_graph(name: str):
+    """A seeded single-layer IntGraph (plus a producer of the residual) and its input codes."""
+    from t2c import arith
+    from t2c.ir import Conv2d, IntGraph, Linear, Requant, TensorSpec
+    from t2c.ref import conv_accumulate, linear_accumulate
+
+    cfg = SYNTHETIC[name]
+    rng = np.random.default_rng([SYNTHETIC_SEED, len(name), sum(map(ord, name))])
+    xb, xs, xz = cfg["x"]
+    yb, ys, yz = cfg["y"]
+    lo, hi = arith.qrange(xb, xs)
+    cin, cout = cfg["cin"], cfg["cout"]
+    tensors = {}
+
+    def spec(tname, shape, bits, signed, zp):
+        tensors[tname] = TensorSpec(tname, tuple(shape), bits, signed, zp, 0.01)
+
+    def clamp(signed, zp):
+        qlo, qhi = arith.qrange(yb, signed)
+        return (zp if not signed else qlo), qhi  # unsigned outputs: ReLU (qmin = zp)
+
+    if cfg.get("kind") == "linear":
+        shape = (1, cfg["tokens"], cin)
+        x = rng.integers(lo, hi + 1, shape)
+        w = rng.integers(-128, 128, (cout, cin))
+        bias = rng.integers(-5000, 5000, cout)
+        acc = linear_accumulate(x, w, bias, xz)
+        m, s = _requant_for(acc, rng, 2)
+        qmin, qmax = clamp(ys, yz)
+        op = Linear(name=name, inputs=["x"], output="y", weight=w, bias=bias, x_zero_point=xz,
+                    requant=Requant(m, s, yz, qmin, qmax))
+        spec("x", shape, xb, xs, xz)
+        spec("y", acc.shape, yb, ys, yz)
+        return IntGraph([op], tensors, "x", "y", meta={"model": "synthetic"}), x
+
+    h, wd = cfg["hw"]
+    kh, kw = cfg["kernel"]
+    geo = dict(stride=cfg.get("stride", (1, 1)), padding=cfg.get("padding", (0, 0)),
+               dilation=cfg.get("dilation", (1, 1)), groups=cfg.get("groups", 1))
+    x = rng.integers(lo, hi + 1, (1, cin, h, wd))
+    x.flat[:4] = [lo, hi, lo, hi]  # range ends
+    w = rng.integers(-128, 128, (cout, cin // geo["groups"], kh, kw))
+    w.flat[:2] = [-128, 127]
+    bias = rng.integers(-20000, 20000, cout)
+    if cfg.get("extreme_bias"):
+        bias[:2] = [2**31 - 1 - 255 * 128, -(2**31) + 255 * 128]
+    ops = []
+    inputs = ["x"]
+    spec("x", x.shape, xb, xs, xz)
+    if cfg.get("residual"):  # x is the residual; a 1x1 conv makes the main input "a"
+        wa = rng.integers(-128, 128, (cin, cin, 1, 1))
+        acc_a = conv_accumulate(x, wa, np.zeros(cin, np.int64), xz, (1, 1), (0, 0), (1, 1), 1)
+        ma, sa = _requant_for(acc_a, rng, 1)
+        pre = Conv2d(name="pre", inputs=["x"], output="a", weight=wa, bias=np.zeros(cin, np.int64),
+                     x_zero_point=xz, requant=Requant(ma, sa, 11, -128, 127))
+        ops.append(pre)
+        spec("a", x.shape, 8, True, 11)
+        inputs = ["a", "x"]
+    zin = 11 if cfg.get("residual") else xz
+    probe = IntGraph(list(ops), dict(tensors), "x", inputs[0])
+    xin = probe.run(x).output if ops else x
+    acc = conv_accumulate(xin, w, bias, zin, geo["stride"], geo["padding"], geo["dilation"],
+                          geo["groups"])
+    qmin, qmax = clamp(ys, yz)
+    if cfg.get("residual"):
+        ms, s = arith.quantize_multiplier_common(
+            [100.0 / np.maximum(np.abs(acc).reshape(cout, -1).max(axis=1), 1), np.full(cout, 0.6)])
+        rq = Requant(ms[0], s, yz, qmin, qmax, residual_m=ms[1], residual_zero_point=xz)
+    else:
+        m, s = _requant_for(acc, rng, 1)
+        rq = Requant(m, s, yz, qmin, qmax)
+    ops.append(Conv2d(name=name, inputs=inputs, output="y", weight=w, bias=bias, x_zero_point=zin,
+                      requant=rq, **geo))
+    spec("y", acc.shape, yb, ys, yz)
+    return IntGraph(ops, tensors, "x", "y", meta={"model": "synthetic"}), x
+
+
+def synthetic_golden(name: str):
+    """Golden directory of a synthetic layer (generated once, deterministic)."""
+    d = lu.GOLDEN_CACHE / "synthetic" / name
+    with lu._lock(lu.GOLDEN_CACHE / "synthetic" / f"{name}.lock"):
+        if not (d / "manifest.json").is_file():
+            from t2c.golden import write_golden
+
+            graph, x = synthetic_graph(name)
+            write_golden(graph, x, d)
+    return d
+
+
+@pytest.mark.parametrize("name", _pending(SYNTHETIC, {"residual_signed"}))
+@pytest.mark.parametrize("sim", su.SIMULATORS)
+def test_synthetic_layer(sim, name, request):
+    su.require_simulator(sim)
+    from t2c.export.engine import Geometry
+
+    rows, cols = SYNTHETIC[name].get("geometry", (8, 8))
+    res = lu.run("synthetic", name, sim, test_id=request.node.name, gdir=synthetic_golden(name),
+                 geometry=Geometry(rows=rows, cols=cols), quiet=False)
+    print(lu.verdict(res))
+    assert res.mismatches == 0, res.message
+
+
+# ------------------------------------------------------------------ the check can fail
+def flip_bit(gdir, layer: str, element: int, bit: int) -> tuple[tuple, int, int]:
+    """Flip one bit of element ``element`` of ``layer``'s golden output file in place and
+    fix its checksum in the manifest; returns (index, old value, new value)."""
+    manifest_path = gdir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    rel = f"{layer}/output.npy"
+    path = gdir / rel
+    arr = np.load(path)
+    raw = bytearray(path.read_bytes())
+    offset = len(raw) - arr.nbytes + element * arr.itemsize + bit // 8
+    raw[offset] ^= 1 << (bit % 8)
+    path.write_bytes(bytes(raw))
+    manifest["sha256"][rel] = hashlib.sha256(bytes(raw)).hexdigest()
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    new = np.load(path)
+    idx = tuple(int(i) for i in np.unravel_index(element, arr.shape))
+    return idx, int(arr[idx]), int(new[idx])
+
+
+@pytest.mark.parametrize("layer", ["conv2", "fc"])
+def test_flipped_expected_bit_fails(layer, tmp_path, request):
+    """One bit of the expected output flipped (checksum fixed): the run fails and names it."""
+    sim = next((s for s in su.SIMULATORS if su.simulator_missing(s) is None), None)
+    if sim is None:
+        pytest.skip(su.simulator_missing("icarus"))
+    gdir = lu.copy_golden(lu.golden_dir(MODEL), tmp_path / MODEL)
+    n = int(np.load(gdir / layer / "output.npy").size)
+    itembits = 8 * np.load(gdir / layer / "output.npy").itemsize
+    rng = np.random.default_rng(su.test_seed())
+    element, bit = int(rng.integers(n)), int(rng.integers(itembits))
+    idx, old, new = flip_bit(gdir, layer, element, bit)
+    res = lu.run(MODEL, layer, sim, test_id=request.node.name, gdir=gdir, quiet=False)
+    print(res.message)
+    assert res.mismatches == 1, res.message
+    assert res.first == [(idx, new, old)]
+    assert f"({', '.join(map(str, idx))}): expected {new}, got {old}" in res.message
+    assert f"{MODEL} {layer} ({sim}): 1 of {res.compared}" in res.message
+
+
+# ------------------------------------------------------------------ a larger layer
+@pytest.mark.slow
+def test_resnet18_layer1_0_conv1(request):
+    """torchvision resnet18 (seeded weights) layer1.0.conv1: 56x56x64 -> 64, K = 576."""
+    su.require_simulator("verilator")
+    res = lu.run("resnet18", "layer1.0.conv1", "verilator", test_id=request.node.name, quiet=False)
+    print(lu.verdict(res))
+    assert res.mismatches == 0, res.message
+    assert res.utilization > 0.9
