@@ -24,7 +24,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -103,13 +103,14 @@ def _lines(n: int, *cols: bytes | np.ndarray) -> bytes:
     return np.concatenate(parts, axis=1).tobytes() if n else b""
 
 
-def _parse_chars(chars: np.ndarray, radix: int, word_bits: int, tokens: Sequence[str]) -> np.ndarray:
-    """``[n, L]`` ASCII digit matrix (radix 2 or 16) -> ``[n, limbs]`` uint64."""
+def _parse_chars(chars: np.ndarray, radix: int, word_bits: int, token: Callable[[int], str]) -> np.ndarray:
+    """``[n, L]`` ASCII digit matrix (radix 2 or 16) -> ``[n, limbs]`` uint64.
+    ``token(i)`` gives word i's text for error messages."""
     vals = _DIGIT_VALUE[chars]
     bad = vals >= radix
     if bad.any():
         i = int(np.argmax(bad.any(axis=1)))
-        raise ValueError(f"invalid base-{radix} digit in word {i} {tokens[i]!r}")
+        raise ValueError(f"invalid base-{radix} digit in word {i} {token(i)!r}")
     per_byte = 2 if radix == 16 else 8
     need = _nbytes(word_bits) * per_byte
     L = vals.shape[1]
@@ -117,7 +118,7 @@ def _parse_chars(chars: np.ndarray, radix: int, word_bits: int, tokens: Sequence
         over = vals[:, : L - need].any(axis=1)
         if over.any():
             i = int(np.argmax(over))
-            raise ValueError(f"word {i} {tokens[i]!r} does not fit {word_bits} bits")
+            raise ValueError(f"word {i} {token(i)!r} does not fit {word_bits} bits")
         vals = vals[:, L - need:]
     elif L < need:
         vals = np.pad(vals, ((0, 0), (need - L, 0)))
@@ -129,7 +130,7 @@ def _parse_chars(chars: np.ndarray, radix: int, word_bits: int, tokens: Sequence
         return _from_be_bytes(be, word_bits)
     except ValueError as exc:
         i = int(re.search(r"word (\d+)", str(exc)).group(1))
-        raise ValueError(f"word {i} {tokens[i]!r} does not fit {word_bits} bits") from None
+        raise ValueError(f"word {i} {token(i)!r} does not fit {word_bits} bits") from None
 
 
 def parse_tokens(tokens: Sequence[str], radix: int, word_bits: int, signed_ok: bool = False) -> np.ndarray:
@@ -142,20 +143,18 @@ def parse_tokens(tokens: Sequence[str], radix: int, word_bits: int, signed_ok: b
     if len(tokens) == 0:
         return np.zeros((0, nl), dtype=np.uint64)
     if radix in (2, 16):
-        if any("_" in t for t in tokens):
-            tokens = [t.replace("_", "") for t in tokens]
-        lengths = set(map(len, tokens))
-        width = max(lengths)
-        if width == 0:
+        tokens = [t.replace("_", "") for t in tokens]
+        if any(not t for t in tokens):
             raise ValueError("empty number")
-        if len(lengths) > 1:
-            tokens = [t.rjust(width, "0") for t in tokens]
         try:
-            raw = "".join(tokens).encode("ascii")
+            raw = " ".join(tokens).encode("ascii")
         except UnicodeEncodeError:
             raise ValueError("non-ASCII character in a number") from None
-        chars = np.frombuffer(raw, np.uint8).reshape(len(tokens), width)
-        return _parse_chars(chars, radix, word_bits, tokens)
+        buf = np.frombuffer(raw, np.uint8)
+        s, e = _spans(buf, _sep_table(b""))
+        if len(s) != len(tokens):
+            raise ValueError(f"bad number among {tokens[:3]!r}...")
+        return _parse_chars(_gather(buf, s, e), radix, word_bits, lambda i: tokens[i])
     if radix not in (8, 10):
         raise ValueError(f"unsupported radix {radix}")
     top = 1 << word_bits
@@ -172,6 +171,82 @@ def parse_tokens(tokens: Sequence[str], radix: int, word_bits: int, signed_ok: b
         for k in range(nl):
             out[i, k] = (v >> (64 * k)) & 0xFFFFFFFFFFFFFFFF
     return out
+
+
+# ---- vectorised tokenizer: number tokens located as (start, end) spans in a byte buffer
+
+_WS = b" \t\r\n\f\v"
+
+
+def _sep_table(extra: bytes) -> np.ndarray:
+    t = np.zeros(256, dtype=bool)
+    t[list(_WS + extra)] = True
+    return t
+
+
+def _spans(buf: np.ndarray, sep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end offsets of the runs of non-separator bytes."""
+    tok = (~sep[buf]).view(np.int8)
+    edge = np.diff(tok, prepend=np.int8(0), append=np.int8(0))
+    return np.flatnonzero(edge == 1), np.flatnonzero(edge == -1)
+
+
+_GATHER_CHUNK = 1 << 16
+
+
+def _gather(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """Tokens -> ``[n, L]`` char matrix, shorter tokens left-padded with '0'."""
+    n = len(s)
+    lens = e - s
+    L = int(lens.max())
+    if n > 1 and (lens == L).all():
+        stride = int(s[1] - s[0])
+        if stride >= L and (np.diff(s) == stride).all():  # evenly spaced: a strided view
+            v = np.lib.stride_tricks.as_strided(buf[s[0]:], shape=(n, L), strides=(stride, 1))
+            return np.array(v)
+    out = np.empty((n, L), dtype=np.uint8)
+    ar = np.arange(L)
+    for c in range(0, n, _GATHER_CHUNK):
+        idx = e[c:c + _GATHER_CHUNK, None] - L + ar
+        pad = idx < s[c:c + _GATHER_CHUNK, None]
+        out[c:c + _GATHER_CHUNK] = np.where(pad, np.uint8(48), buf[np.maximum(idx, 0)])
+    return out
+
+
+def _span_numbers(buf: np.ndarray, s: np.ndarray, e: np.ndarray, radix: int, word_bits: int | None,
+                  signed_ok: bool = False, c_prefix: bool = False) -> tuple[np.ndarray, int]:
+    """Parse the tokens at spans ``(s, e)``; ``word_bits`` None: inferred from the digits."""
+    if len(s) == 0:
+        raise ValueError("no words in file")
+
+    def token(i: int) -> str:
+        return buf[s[i]:e[i]].tobytes().decode("ascii", errors="replace")
+
+    if c_prefix:
+        if ((e - s) >= 3).all() and (buf[s] == ord("0")).all() and ((buf[s + 1] | 32) == ord("x")).all():
+            s = s + 2
+        else:  # decimal / octal / suffixed literals: the slow, general path
+            toks = [str(int(token(i).rstrip("uUlL"), 0)) for i in range(len(s))]
+            wb = word_bits or max(int(t).bit_length() for t in toks) or 1
+            return parse_tokens(toks, 10, wb), wb
+    if radix in (2, 16) and not (buf[s.min():e.max()] == ord("_")).any():
+        wb = word_bits or int((e - s).max()) * (4 if radix == 16 else 1)
+        return _parse_chars(_gather(buf, s, e), radix, wb, token), wb
+    toks = [token(i) for i in range(len(s))]
+    if word_bits:
+        wb = word_bits
+    elif radix in (2, 16):
+        wb = max(len(t.replace("_", "")) for t in toks) * (4 if radix == 16 else 1)
+    else:
+        wb = max(abs(int(t.replace("_", ""), radix)).bit_length() + t.startswith("-") for t in toks) or 1
+    return parse_tokens(toks, radix, wb, signed_ok), wb
+
+
+def _numbers(data: bytes, extra_seps: bytes, radix: int, word_bits: int | None,
+             signed_ok: bool = False, c_prefix: bool = False) -> tuple[np.ndarray, int]:
+    buf = np.frombuffer(data, np.uint8)
+    s, e = _spans(buf, _sep_table(extra_seps))
+    return _span_numbers(buf, s, e, radix, word_bits, signed_ok, c_prefix)
 
 
 # =================================================================================
@@ -225,33 +300,32 @@ def _enc_coe(limbs, wb, head):
             + _lines(n, digits(limbs, wb, 16), sep, b"\n"))
 
 
+MIF_MIN_RUN = 4  # runs of >= this many equal words become one "[a..b] : w;" line
+
+
 def _enc_mif(limbs, wb, head):
     n = limbs.shape[0]
     abits = max(1, (n - 1).bit_length())
     addrs = np.arange(n, dtype=np.uint64).reshape(-1, 1)
-    # runs of equal words (typically depth padding) become one "[a..b] : w;" line
+    a_dig = digits(addrs, abits, 16)
+    d_dig = digits(limbs, wb, 16)
+    # one fixed-width "\taddr : word;\n" row per word, then long runs of equal words
+    # (typically the depth padding) are spliced in as single range lines
+    rows = _lines(n, b"\t", a_dig, b" : ", d_dig, b";\n")
+    width = len(rows) // n
     same = (limbs[1:] == limbs[:-1]).all(axis=1)
     starts = np.flatnonzero(np.r_[True, ~same])
     ends = np.r_[starts[1:], n] - 1
-    data = digits(limbs[starts], wb, 16)
-    a0 = digits(addrs[starts], abits, 16)
-    single = starts == ends
-    if single.all():
-        body = _lines(len(starts), b"\t", a0, b" : ", data, b";\n")
-    else:
-        a1 = digits(addrs[ends], abits, 16)
-        s_rows = np.zeros((0, 0), np.uint8)  # every word in a run (e.g. a constant vector)
-        if single.any():
-            s_rows = np.frombuffer(_lines(int(single.sum()), b"\t", a0[single], b" : ", data[single], b";\n"),
-                                   np.uint8).reshape(int(single.sum()), -1)
-        r_rows = np.frombuffer(_lines(int((~single).sum()), b"\t[", a0[~single], b"..", a1[~single],
-                                      b"] : ", data[~single], b";\n"), np.uint8).reshape(int((~single).sum()), -1)
-        rows = np.empty(len(starts), dtype=object)
-        rows[single] = s_rows.view(f"S{s_rows.shape[1]}").ravel().tolist() if s_rows.size else []
-        rows[~single] = r_rows.view(f"S{r_rows.shape[1]}").ravel().tolist()
-        body = b"".join(rows.tolist())
+    long = (ends - starts + 1) >= MIF_MIN_RUN
+    pieces, prev = [], 0
+    for a, b in zip(starts[long].tolist(), ends[long].tolist()):
+        pieces.append(rows[prev * width: a * width])
+        pieces.append(b"\t[" + a_dig[a].tobytes() + b".." + a_dig[b].tobytes() + b"] : "
+                      + d_dig[a].tobytes() + b";\n")
+        prev = b + 1
+    pieces.append(rows[prev * width:])
     return (head + f"WIDTH={wb};\nDEPTH={n};\nADDRESS_RADIX=HEX;\nDATA_RADIX=HEX;\n\nCONTENT BEGIN\n".encode()
-            + body + b"END;\n")
+            + b"".join(pieces) + b"END;\n")
 
 
 def _enc_raw(limbs, wb, endian):
@@ -338,42 +412,32 @@ def _ascii(data: bytes, fmt: str) -> str:
         raise ValueError(f"{fmt} file is not ASCII text") from None
 
 
-def _infer_bits(tokens: Sequence[str], radix: int) -> int:
-    width = max(len(t.replace("_", "")) for t in tokens)
-    return width * (4 if radix == 16 else 1)
-
-
 _CXX_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_CXX_COMMENT_B = re.compile(rb"//[^\n]*|/\*.*?\*/", re.S)
 
 
-def _dec_readmem(text: str, radix: int, word_bits: int | None) -> tuple[np.ndarray, int, int]:
+def _dec_readmem(data: bytes, radix: int, word_bits: int | None) -> tuple[np.ndarray, int, int]:
     """$readmemh/$readmemb grammar: whitespace-separated numbers, // and /* */ comments,
     ``@hex`` address records.  Returns (words from the lowest address, that address, word_bits)."""
-    if "/" in text:
-        text = _CXX_COMMENT.sub(" ", text)
-    toks = text.split()
-    if not toks:
-        raise ValueError("no words in file")
-    segs: list[tuple[int, list[str]]] = []
-    if "@" in text:
-        at = [i for i, t in enumerate(toks) if t.startswith("@")]
-        bounds = at + [len(toks)]
-        if at[0] > 0:
-            segs.append((0, toks[: at[0]]))
-        for j, i in enumerate(at):
-            try:
-                addr = int(toks[i][1:].replace("_", ""), 16)
-            except ValueError:
-                raise ValueError(f"bad address record {toks[i]!r}") from None
-            segs.append((addr, toks[i + 1: bounds[j + 1]]))
-    else:
-        segs.append((0, toks))
+    if b"/" in data:
+        data = _CXX_COMMENT_B.sub(b" ", data)
+    if b"@" not in data:
+        words, wb = _numbers(data, b"", radix, word_bits)
+        return words, 0, wb
+    toks = _ascii(data, "readmem").split()
+    at = [i for i, t in enumerate(toks) if t.startswith("@")]
+    bounds = at + [len(toks)]
+    segs: list[tuple[int, list[str]]] = [(0, toks[: at[0]])] if at[0] > 0 else []
+    for j, i in enumerate(at):
+        try:
+            addr = int(toks[i][1:].replace("_", ""), 16)
+        except ValueError:
+            raise ValueError(f"bad address record {toks[i]!r}") from None
+        segs.append((addr, toks[i + 1: bounds[j + 1]]))
     values = [t for _, seg in segs for t in seg]
     if not values:
         raise ValueError("no words in file")
-    wb = word_bits or _infer_bits(values, radix)
-    if len(segs) == 1:
-        return parse_tokens(segs[0][1], radix, wb), segs[0][0], wb
+    wb = word_bits or max(len(t.replace("_", "")) for t in values) * (4 if radix == 16 else 1)
     nonempty = [(a, parse_tokens(s, radix, wb)) for a, s in segs if s]
     base = min(a for a, _ in nonempty)
     end = max(a + w.shape[0] for a, w in nonempty)
@@ -412,31 +476,42 @@ def _dec_coe(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
     radix_s = d["memory_initialization_radix"].strip()
     if radix_s not in ("2", "10", "16"):
         raise ValueError(f"COE memory_initialization_radix must be 2, 10 or 16, got {radix_s!r}")
-    radix = int(radix_s)
-    toks = [t for t in re.split(r"[\s,]+", d["memory_initialization_vector"]) if t]
-    if not toks:
-        raise ValueError("COE memory_initialization_vector is empty")
-    wb = word_bits or (_infer_bits(toks, radix) if radix != 10 else
-                       max(int(t).bit_length() for t in toks) or 1)
-    return parse_tokens(toks, radix, wb, signed_ok=True), wb
+    return _numbers(d["memory_initialization_vector"].encode(), b",", int(radix_s), word_bits,
+                    signed_ok=True)
 
 
-_MIF_COMMENT = re.compile(r"--[^\n]*|%[^%]*%")
+_MIF_COMMENT = re.compile(rb"--[^\n]*|%[^%]*%")
 _MIF_RADIX = {"BIN": 2, "OCT": 8, "HEX": 16, "DEC": 10, "UNS": 10}
+_MIF_SEP = _sep_table(b":;")
+_MIF_CLASS = np.ones(256, dtype=np.uint8)  # 0 space, 1 token character, 2 ':', 3 ';'
+_MIF_CLASS[list(_WS)] = 0
+_MIF_CLASS[ord(":")] = 2
+_MIF_CLASS[ord(";")] = 3
 
 
-def _dec_mif(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
+def _strip_mif_comments(data: bytes) -> bytes:
+    # comments sit in the header in practice: only the prefix up to the last one is scanned
+    last = max(data.rfind(b"--"), data.rfind(b"%"))
+    if last < 0:
+        return data
+    nl = data.find(b"\n", last)
+    cut = len(data) if nl < 0 else nl
+    return _MIF_COMMENT.sub(b" ", data[:cut]) + data[cut:]
+
+
+def _dec_mif(data: bytes, word_bits: int | None) -> tuple[np.ndarray, int]:
     """Intel MIF: WIDTH, DEPTH, ADDRESS_RADIX, DATA_RADIX; CONTENT BEGIN ... END;
     entries ``addr : v [v ...];`` (consecutive addresses) or ``[a..b] : v;``; comments
-    ``-- to end of line`` and ``% ... %``.  Unlisted addresses read as 0."""
-    text = _MIF_COMMENT.sub(" ", text)
-    if "%" in text:
+    ``-- to end of line`` and ``% ... %``.  Unlisted addresses read as 0; an address
+    given twice is an error."""
+    data = _strip_mif_comments(data)
+    if b"%" in data:
         raise ValueError("MIF: unterminated % comment")
-    m = re.search(r"\bCONTENT\s+BEGIN\b", text, re.I)
+    m = re.search(rb"\bCONTENT\s+BEGIN\b", data, re.I)
     if not m:
         raise ValueError("MIF: no CONTENT BEGIN")
     head: dict[str, str] = {}
-    for stmt in text[: m.start()].split(";"):
+    for stmt in _ascii(data[: m.start()], "mif").split(";"):
         if not stmt.strip():
             continue
         k, eq, v = stmt.partition("=")
@@ -459,31 +534,58 @@ def _dec_mif(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
             raise ValueError(f"MIF {key} must be one of {', '.join(_MIF_RADIX)}, got {head[key]!r}")
     arad, drad = _MIF_RADIX[head["ADDRESS_RADIX"]], _MIF_RADIX[head["DATA_RADIX"]]
     dsigned = head["DATA_RADIX"] == "DEC"
-    body = text[m.end():]
-    e = re.search(r"\bEND\s*;\s*\Z", body, re.I)
+    end = len(data.rstrip())
+    e = re.search(rb"\bEND\s*;\Z", data[max(m.end(), end - 64): end], re.I)
     if not e:
         raise ValueError("MIF: content not closed by END;")
-    pieces = body[: e.start()].split(";")
-    if pieces[-1].strip():
-        raise ValueError(f"MIF: entry not terminated by ';': {pieces[-1].strip()[:40]!r}")
-    pairs = [p.split(":") for p in pieces[:-1]]
-    if any(len(p) != 2 for p in pairs):
-        bad = next(p for p in pairs if len(p) != 2)
-        raise ValueError(f"MIF: expected 'address : data;', got {':'.join(bad).strip()[:40]!r}")
-    addrs = [a.strip() for a, _ in pairs]
-    vals = [v.strip() for _, v in pairs]
+    buf = np.frombuffer(data, np.uint8)[m.end(): max(m.end(), end - 64) + e.start()]
     out = np.zeros((depth, (width + 63) // 64), dtype=np.uint64)
-    simple = not any(a.startswith("[") for a in addrs) and not any(" " in v or "\t" in v or "\n" in v for v in vals)
-    if simple:
-        if any(not v for v in vals):
-            raise ValueError("MIF: entry without a value")
-        ai = parse_tokens(addrs, arad, 64)[:, 0]
-        if ai.size and int(ai.max()) >= depth:
-            raise ValueError(f"MIF: address {int(ai.max())} out of range for DEPTH={depth}")
-        out[ai] = parse_tokens(vals, drad, width, signed_ok=dsigned)
+    cover = np.zeros(depth, dtype=np.int64)
+    semi = np.flatnonzero(buf == ord(";"))
+    n_ent = len(semi)
+
+    def text(a: int, b: int) -> str:
+        return buf[a:b].tobytes().decode("ascii", errors="replace").strip()
+
+    def entry(k: int) -> str:
+        return text(semi[k - 1] + 1 if k else 0, semi[k])
+
+    tail = text(semi[-1] + 1 if n_ent else 0, len(buf))
+    if tail:
+        raise ValueError(f"MIF: entry not terminated by ';': {tail[:40]!r}")
+    if n_ent == 0:
         return out, width
-    for a, v in zip(addrs, vals):
-        vs = v.split()
+    s, t_end = _spans(buf, _MIF_SEP)
+    # the common file is "addr : value;" repeated: check that shape in one O(n) pass
+    cls = _MIF_CLASS[buf]
+    cls = cls[cls != 0]
+    seq = cls[np.r_[True, ~((cls[1:] == 1) & (cls[:-1] == 1))]]
+    if len(seq) == 4 * n_ent and not (buf == ord("[")).any() and (seq.reshape(-1, 4) == (1, 2, 1, 3)).all():
+        hard = np.zeros(0, dtype=np.int64)
+        sa, ea, sv, ev = s[0::2], t_end[0::2], s[1::2], t_end[1::2]
+    else:  # general: give each token its entry and side of the ':'
+        colon = np.flatnonzero(buf == ord(":"))
+        n_colon = np.bincount(np.searchsorted(semi, colon), minlength=n_ent)
+        if (n_colon != 1).any():
+            raise ValueError(f"MIF: expected 'address : data;', got {entry(int(np.argmax(n_colon != 1)))!r}")
+        ent = np.searchsorted(semi, s)
+        right = s > colon[ent]
+        n_a = np.bincount(ent[~right], minlength=n_ent)
+        n_v = np.bincount(ent[right], minlength=n_ent)
+        is_hard = (n_a != 1) | (n_v != 1)
+        is_hard[np.searchsorted(semi, np.flatnonzero(buf == ord("[")))] = True
+        easy = ~is_hard[ent]
+        sa, ea, sv, ev = s[easy & ~right], t_end[easy & ~right], s[easy & right], t_end[easy & right]
+        hard = np.flatnonzero(is_hard)
+    if len(sa):
+        ai = _span_numbers(buf, sa, ea, arad, 64)[0][:, 0]
+        if int(ai.max()) >= depth:
+            raise ValueError(f"MIF: address {int(ai.max())} out of range for DEPTH={depth}")
+        out[ai] = _span_numbers(buf, sv, ev, drad, width, signed_ok=dsigned)[0]
+        cover += np.bincount(ai.astype(np.int64), minlength=depth)
+    for k in hard.tolist():  # ranges and multi-value entries: few
+        a, _, v = entry(k).partition(":")
+        a, vs = a.strip(), v.split()
         if not vs:
             raise ValueError(f"MIF: entry {a!r} without a value")
         w = parse_tokens(vs, drad, width, signed_ok=dsigned)
@@ -491,46 +593,48 @@ def _dec_mif(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
         if rm:
             lo, hi = (int(parse_tokens([x], arad, 64)[0, 0]) for x in rm.groups())
             if lo > hi or hi >= depth or len(vs) != 1:
-                raise ValueError(f"MIF: bad range entry {a} : {v}")
-            out[lo: hi + 1] = w[0]
+                raise ValueError(f"MIF: bad range entry {entry(k)!r}")
         else:
             lo = int(parse_tokens([a], arad, 64)[0, 0])
-            if lo + len(vs) > depth:
-                raise ValueError(f"MIF: address {lo + len(vs) - 1} out of range for DEPTH={depth}")
-            out[lo: lo + len(vs)] = w
+            hi = lo + len(vs) - 1
+            if hi >= depth:
+                raise ValueError(f"MIF: address {hi} out of range for DEPTH={depth}")
+        out[lo: hi + 1] = w
+        cover[lo: hi + 1] += 1
+    if (cover > 1).any():
+        raise ValueError(f"MIF: address {int(np.argmax(cover > 1))} given more than once")
     return out, width
 
 
 _C_DECL = re.compile(
-    r"const\s+(uint(?:8|16|32|64)_t)\s+([A-Za-z_]\w*)\s*\[\s*(\d+)u?\s*\]\s*(?:\[\s*(\d+)u?\s*\])?"
-    r"\s*=\s*\{(.*?)\}\s*;", re.S)
+    r"const\s+(uint(?:8|16|32|64)_t)\s+([A-Za-z_]\w*)\s*\[\s*(\d+)u?\s*\]\s*(?:\[\s*(\d+)u?\s*\])?\s*=\s*\{")
 
 
 def _dec_c(text: str, word_bits: int | None) -> tuple[np.ndarray, int]:
-    text = _CXX_COMMENT.sub(" ", text)
+    if "/" in text:
+        text = _CXX_COMMENT.sub(" ", text)
     m = _C_DECL.search(text)
-    if not m:
+    end = re.compile(r"\}\s*;").search(text, m.end()) if m else None
+    if not m or not end:
         raise ValueError("C header: no 'const uintN_t name[DEPTH] = {...};' array found")
-    ctype, _, depth_s, limbs_s, body = m.groups()
-    depth = int(depth_s)
+    ctype, _, depth_s, limbs_s, = m.groups()
+    depth, cbits = int(depth_s), int(ctype[4:-2])
     nl = int(limbs_s) if limbs_s else 1
-    toks = [t for t in re.split(r"[\s,{}]+", body) if t]
-    if len(toks) != depth * nl:
-        raise ValueError(f"C header: {len(toks)} values for [{depth}]" + (f"[{nl}]" if limbs_s else ""))
-    if all(t[:2] in ("0x", "0X") for t in toks):
-        limbs_ok = parse_tokens([t[2:] for t in toks], 16, int(ctype[4:-2]))
-    else:
-        limbs_ok = parse_tokens([str(int(t.rstrip("uUlL"), 0)) for t in toks], 10, int(ctype[4:-2]))
+    vals, _ = _numbers(text[m.end(): end.start()].encode(), b",{}", 16, cbits, c_prefix=True)
+    if vals.shape[0] != depth * nl:
+        raise ValueError(f"C header: {vals.shape[0]} values for [{depth}]" + (f"[{nl}]" if limbs_s else ""))
     if limbs_s:
         wb = word_bits or 64 * nl
-        words = limbs_ok.reshape(depth, nl)
-        check_word_width(words, wb)
-        return words, wb
-    wb = word_bits or int(ctype[4:-2])
-    if wb > 64:
-        raise ValueError(f"C header holds 1 value per word but word_bits={wb}")
-    check_word_width(limbs_ok, wb)
-    return limbs_ok, wb
+        words = np.ascontiguousarray(vals.reshape(depth, nl))
+    else:
+        wb = word_bits or cbits
+        if wb > 64:
+            raise ValueError(f"C header holds 1 value per word but word_bits={wb}")
+        words = vals
+    if words.shape[1] != (wb + 63) // 64:
+        raise ValueError(f"C header has {words.shape[1]} limbs per word, word_bits={wb} needs {(wb + 63) // 64}")
+    check_word_width(words, wb)
+    return words, wb
 
 
 def _dec_raw(data: bytes, word_bits: int | None, endian: str) -> np.ndarray:
@@ -553,17 +657,15 @@ def decode_words(data: bytes, fmt: str, word_bits: int | None = None,
         word_bits = int(info["width"])
     if fmt == "raw":
         words, wb = _dec_raw(data, word_bits, endian), word_bits
+    elif fmt in ("hex", "bin"):
+        words, base, wb = _dec_readmem(data, 16 if fmt == "hex" else 2, word_bits)
+        info["base_addr"] = base
+    elif fmt == "coe":
+        words, wb = _dec_coe(_ascii(data, fmt), word_bits)
+    elif fmt == "mif":
+        words, wb = _dec_mif(data, word_bits)
     else:
-        text = _ascii(data, fmt)
-        if fmt in ("hex", "bin"):
-            words, base, wb = _dec_readmem(text, 16 if fmt == "hex" else 2, word_bits)
-            info["base_addr"] = base
-        elif fmt == "coe":
-            words, wb = _dec_coe(text, word_bits)
-        elif fmt == "mif":
-            words, wb = _dec_mif(text, word_bits)
-        else:
-            words, wb = _dec_c(text, word_bits)
+        words, wb = _dec_c(_ascii(data, fmt), word_bits)
     info["width"] = wb
     info["words"] = words.shape[0]
     return words, info
