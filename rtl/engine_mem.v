@@ -27,7 +27,7 @@ module engine_mem #(
   output wire [PORTS*WIDTH-1:0] rdata_o
 );
 
-  reg [WIDTH-1:0] mem [0:DEPTH-1];
+  reg [WIDTH-1:0] mem [0:DEPTH-1] /* verilator public_flat_rd */;  // testbenches read it
   initial begin
     if (INIT_FILE != "") begin
       $readmemh(INIT_FILE, mem);

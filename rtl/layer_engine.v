@@ -83,7 +83,7 @@ module layer_engine #(
   localparam integer LW   = (COLS > 1) ? $clog2(COLS) : 1;
 
   // ---------------------------------------------------------------- descriptor
-  reg [31:0] desc [0:DESC_WORDS];  // + guard word
+  reg [31:0] desc [0:DESC_WORDS] /* verilator public_flat_rd */;  // + guard word
   initial begin
     if (DESC_FILE != "") begin
       $readmemh(DESC_FILE, desc);

@@ -238,3 +238,15 @@ def test_resnet18_layer1_0_conv1(request):
     print(lu.verdict(res))
     assert res.mismatches == 0, res.message
     assert res.utilization > 0.9
+
+
+def test_truncated_image_fails(request):
+    """An image that stops short of its guard word makes the run fail (not pass on zeros/x)."""
+    sim = next((s for s in su.SIMULATORS if su.simulator_missing(s) is None), None)
+    if sim is None:
+        pytest.skip(su.simulator_missing("icarus"))
+    job, ctx = lu.prepare(MODEL, "conv3", sim, test_id=request.node.name)
+    path = ctx["images"].paths["weight"]
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))  # drop the guard
+    with pytest.raises(SystemExit):
+        su.build_and_test(**job)
