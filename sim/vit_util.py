@@ -127,7 +127,7 @@ def golden_kind(gdir: Path, layer: str) -> str:
         raise KeyError(f"unknown layer {layer!r}; softmax/LUT layers: {ok}")
     if ops[layer] not in ("softmax", "lut"):
         raise ValueError(f"{layer} is a {ops[layer]} layer: this runner takes softmax and lut "
-                         f"layers (conv/linear: sim/run_layer.py)")
+                         f"layers (conv/linear layers: sim/run_layer.py)")
     return ops[layer]
 
 
