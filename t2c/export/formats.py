@@ -502,8 +502,8 @@ def _strip_mif_comments(data: bytes) -> bytes:
 def _dec_mif(data: bytes, word_bits: int | None) -> tuple[np.ndarray, int]:
     """Intel MIF: WIDTH, DEPTH, ADDRESS_RADIX, DATA_RADIX; CONTENT BEGIN ... END;
     entries ``addr : v [v ...];`` (consecutive addresses) or ``[a..b] : v;``; comments
-    ``-- to end of line`` and ``% ... %``.  Unlisted addresses read as 0; an address
-    given twice is an error."""
+    ``-- to end of line`` and ``% ... %``.  Unlisted addresses read as 0; entries
+    apply in order (a later one overrides)."""
     data = _strip_mif_comments(data)
     if b"%" in data:
         raise ValueError("MIF: unterminated % comment")
@@ -540,7 +540,6 @@ def _dec_mif(data: bytes, word_bits: int | None) -> tuple[np.ndarray, int]:
         raise ValueError("MIF: content not closed by END;")
     buf = np.frombuffer(data, np.uint8)[m.end(): max(m.end(), end - 64) + e.start()]
     out = np.zeros((depth, (width + 63) // 64), dtype=np.uint64)
-    cover = np.zeros(depth, dtype=np.int64)
     semi = np.flatnonzero(buf == ord(";"))
     n_ent = len(semi)
 
@@ -581,9 +580,25 @@ def _dec_mif(data: bytes, word_bits: int | None) -> tuple[np.ndarray, int]:
         ai = _span_numbers(buf, sa, ea, arad, 64)[0][:, 0]
         if int(ai.max()) >= depth:
             raise ValueError(f"MIF: address {int(ai.max())} out of range for DEPTH={depth}")
-        out[ai] = _span_numbers(buf, sv, ev, drad, width, signed_ok=dsigned)[0]
-        cover += np.bincount(ai.astype(np.int64), minlength=depth)
-    for k in hard.tolist():  # ranges and multi-value entries: few
+        vi = _span_numbers(buf, sv, ev, drad, width, signed_ok=dsigned)[0]
+        easy_ent = np.searchsorted(semi, sa)
+    else:
+        ai = vi = easy_ent = np.zeros(0, dtype=np.int64)
+    # entries apply in file order, a later one overriding an earlier one (Intel's own
+    # example puts "6 : F;" after "[0..F] : 3FFF;"); easy entries go in vectorised chunks
+    done = 0
+    for k in hard.tolist() + [n_ent]:
+        upto = int(np.searchsorted(easy_ent, k))
+        if upto > done:
+            a_chunk, v_chunk = ai[done:upto], vi[done:upto]
+            uniq, last = np.unique(a_chunk[::-1], return_index=True)
+            if len(uniq) < len(a_chunk):  # repeated addresses: keep the last one
+                keep = len(a_chunk) - 1 - last
+                a_chunk, v_chunk = a_chunk[keep], v_chunk[keep]
+            out[a_chunk] = v_chunk
+            done = upto
+        if k == n_ent:
+            break
         a, _, v = entry(k).partition(":")
         a, vs = a.strip(), v.split()
         if not vs:
@@ -600,9 +615,6 @@ def _dec_mif(data: bytes, word_bits: int | None) -> tuple[np.ndarray, int]:
             if hi >= depth:
                 raise ValueError(f"MIF: address {hi} out of range for DEPTH={depth}")
         out[lo: hi + 1] = w
-        cover[lo: hi + 1] += 1
-    if (cover > 1).any():
-        raise ValueError(f"MIF: address {int(np.argmax(cover > 1))} given more than once")
     return out, width
 
 
@@ -681,13 +693,19 @@ def _check_fmt(fmt: str) -> str:
     return fmt
 
 
-def _looks_like_readmemb(head: bytes) -> bool:
-    try:
-        text = head.decode("ascii")
-    except UnicodeDecodeError:
+def _is_text(head: bytes) -> bool:
+    b = np.frombuffer(head, np.uint8)
+    return bool(b.size) and bool((((b >= 32) & (b <= 126)) | ((b >= 9) & (b <= 13))).all())
+
+
+def _looks_like_readmem(head: bytes, truncated: bool, digits: str) -> bool:
+    if not _is_text(head):
         return False
-    text = _CXX_COMMENT.sub(" ", text)
-    return all(t.startswith("@") or set(t) <= set("01_xXzZ") for t in text.split()[:-1] or ["x"])
+    toks = _CXX_COMMENT.sub(" ", head.decode("ascii")).split()
+    if truncated:
+        toks = toks[:-1]  # may be cut in the middle
+    ok = set(digits + "_xXzZ")
+    return bool(toks) and all(t.startswith("@") or set(t) <= ok for t in toks)
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -697,12 +715,15 @@ def detect_format(path: str | os.PathLike) -> str:
     fmt = _EXT_TO_FMT.get(path.suffix.lower())
     if fmt not in (None, "bin"):
         return fmt
-    head = path.read_bytes()[:4096] if path.exists() else b""
+    with open(path, "rb") as f:
+        head = f.read(4097)
+    truncated = len(head) > 4096
+    head = head[:4096]
     hdr = parse_header(head)
     if hdr.get("fmt") in FORMATS:
         return hdr["fmt"]
     if fmt == "bin":
-        return "bin" if head and _looks_like_readmemb(head) else "raw"
+        return "bin" if _looks_like_readmem(head, truncated, "01") else "raw"
     text = head.decode("ascii", errors="replace")
     if re.search(r"memory_initialization_radix", text, re.I):
         return "coe"
@@ -710,9 +731,9 @@ def detect_format(path: str | os.PathLike) -> str:
         return "mif"
     if "#include" in text or re.search(r"const\s+uint\d+_t", text):
         return "c"
-    if head and _looks_like_readmemb(head):
+    if _looks_like_readmem(head, truncated, "01"):
         return "bin"
-    if head and re.fullmatch(r"(\s|//[^\n]*|@[0-9a-fA-F_]+|[0-9a-fA-F_]+)*\S*", text):
+    if _looks_like_readmem(head, truncated, "0123456789abcdefABCDEF"):
         return "hex"
     return "raw"
 
