@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -54,6 +55,17 @@ VERILATOR_ARGS = ("--output-split", "0", "--output-split-cfuncs", "0",
 MEMORY_PATHS = {"desc": "desc", "tiles": "u_tiles.mem", "input": "u_act.mem", "weight": "u_w.mem",
                 "bias": "u_bias.mem", "m": "u_m.mem", "s": "u_s.mem", "residual": "u_res.mem",
                 "residual_m": "u_rm.mem"}
+
+
+def rtl_sources() -> list[Path]:
+    """The engine's RTL files: ``rtl/<module>.v``, or ``$T2C_RTL_DIR/<module>.v`` where such
+    a file exists (your own version of one of our units, same module name and ports)."""
+    user = os.environ.get("T2C_RTL_DIR")
+    out = []
+    for name in RTL:
+        mine = Path(user).expanduser().resolve() / f"{name}.v" if user else None
+        out.append(mine if mine is not None and mine.is_file() else su.RTL_DIR / f"{name}.v")
+    return out
 
 
 # ------------------------------------------------------------------ golden vectors
@@ -161,7 +173,9 @@ def prepare(model: str, layer_name: str, sim: str, *, test_id: str | None = None
     layer = E.with_pixels(E.EngineLayer.from_golden(g, layer_name), pix_end)
     params = E.hdl_parameters(layer, geo)
     test_id = test_id or f"{model}-{layer_name}" + (f"-px{pix_end}" if pix_end else "")
-    bdir = su.build_dir_for(DUT, sim, test_id, {**params, **({"waves": 1} if waves else {})})
+    build_key = {**params, **({"waves": 1} if waves else {}),
+                 **({"rtl_dir": os.environ["T2C_RTL_DIR"]} if os.environ.get("T2C_RTL_DIR") else {})}
+    bdir = su.build_dir_for(DUT, sim, test_id, build_key)
     x = g.tensor(layer_name, "input")
     r = g.tensor(layer_name, "residual") if layer.residual else None
     expected = g.tensor(layer_name, "output")
@@ -176,6 +190,7 @@ def prepare(model: str, layer_name: str, sim: str, *, test_id: str | None = None
     su.save_inputs(bdir, max_cycles=cycle_limit(layer, geo))
     job = su.make_job(sim=sim, wrapper=WRAPPER, rtl=RTL, test_module="test_layer", build_dir=bdir,
                       parameters=params, files=images.hdl_files(), outputs={"Y_FILE": Y_NAME})
+    job["sources"] = rtl_sources() + su.hdl_sources("tb_harness", WRAPPER)
     if sim == "verilator":
         job["build_args"] = list(VERILATOR_ARGS)
     ctx = dict(model=model, layer=layer, geometry=geo, expected=expected, images=images, golden=gdir)
@@ -239,8 +254,6 @@ def run(model: str, layer_name: str, sim: str, *, test_id: str | None = None,
 
 
 def _env_waves() -> bool:
-    import os
-
     return os.environ.get("WAVES", "0") not in ("", "0")
 
 

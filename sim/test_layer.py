@@ -250,3 +250,20 @@ def test_truncated_image_fails(request):
     path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))  # drop the guard
     with pytest.raises(SystemExit):
         su.build_and_test(**job)
+
+
+def test_own_unit_replaces_ours(tmp_path, monkeypatch, request):
+    """T2C_RTL_DIR: your version of one of our units runs in the same testbench.  Here a
+    mac_pe whose accumulator drops the bias: every output can change, and the check says so."""
+    sim = next((s for s in su.SIMULATORS if su.simulator_missing(s) is None), None)
+    if sim is None:
+        pytest.skip(su.simulator_missing("icarus"))
+    text = (su.RTL_DIR / "mac_pe.v").read_text()
+    broken = text.replace("(first_i ? bias_i : acc_q)", "(first_i ? {ACCW{1'b0}} : acc_q)")
+    assert broken != text, "mac_pe.v changed: update this test's edit"
+    (tmp_path / "mac_pe.v").write_text(broken)
+    monkeypatch.setenv("T2C_RTL_DIR", str(tmp_path))
+    assert lu.rtl_sources()[lu.RTL.index("mac_pe")] == tmp_path / "mac_pe.v"
+    res = lu.run(MODEL, "conv2", sim, test_id=request.node.name, quiet=False)
+    print(res.message)
+    assert res.mismatches > 0 and "expected" in res.message
