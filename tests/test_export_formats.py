@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from t2c.export import (EXTENSIONS, FORMATS, SIDECAR_NAME, ChecksumError, Layout, bank_paths,
                         decode_words, detect_format, encode_words, inspect_file, read_memory,
-                        read_sidecar, read_words, tile, to_banks, untile, write_memory,
+                        read_sidecar, read_words, tile, untile, write_memory,
                         write_sidecar, write_words)
 from t2c.export.layout import ints_to_limbs, limbs_to_int
 from test_export_layout import ELEM_BITS, arrays_for, layouts
