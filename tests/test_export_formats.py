@@ -640,3 +640,14 @@ def test_detect_format_bin_text_vs_raw(tmp_path):
     assert detect_format(tmp_path / "r.bin") == "raw"
     (tmp_path / "noext").write_text("memory_initialization_radix=16;\nmemory_initialization_vector=00;\n")
     assert detect_format(tmp_path / "noext") == "coe"
+
+
+def test_docs_example_runs(capsys):
+    """The example at the top of docs/formats.md runs and prints what the docs show."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text()
+    block = re.findall(r"```python\n(.*?)```", doc, flags=re.S)[0]
+    exec(compile(block, "docs/formats.md", "exec"), {})
+    printed = capsys.readouterr().out
+    assert printed.strip()
+    for line in printed.splitlines():
+        assert line in doc, line

@@ -47,8 +47,9 @@ def inspect_file(path: str | os.PathLike, n_show: int = N_SHOW) -> str:
     nz = int(np.flatnonzero(words.any(axis=1))[-1]) + 1 if words.any() else 0
     lines.append(f"words:   {words.shape[0]} ({nz} up to the last non-zero word)")
     ndig = (width + 3) // 4
-    first = " ".join(f"{limbs_to_int(w):0{ndig}x}" for w in words[:n_show])
-    lines.append(f"first:   {first}{' ...' if words.shape[0] > n_show else ''}")
+    n_words = max(1, min(n_show, 72 // (ndig + 1)))  # keep the line readable for wide words
+    first = " ".join(f"{limbs_to_int(w):0{ndig}x}" for w in words[:n_words])
+    lines.append(f"first:   {first}{' ...' if words.shape[0] > n_words else ''}")
     if layout is not None:
         src = SIDECAR_NAME if record else "header"
         lines.append(f"layout:  {layout.spec()} (from {src})")
