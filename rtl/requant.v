@@ -21,8 +21,18 @@
 //   zp, qmin, qmax, y   OUTW-bit two's complement (OUTW = 9 holds every int8 and
 //         uint8 range; the default 16 also serves int16-range rescales).
 //
+// Optional addend (ADD_BITS > 0; residual add, t2c.arith.requantize_sum): a signed
+// ADD_BITS-bit add_i per lane joins the product before the single rounding,
+//
+//   y = clip(((acc * m + add + (1 << (s - 1))) >>> s) + zp, qmin, qmax)
+//
+// e.g. add = (r - zr) * m_r for a fused residual.  The sum gets one more bit (VALW =
+// max(PRODW, ADD_BITS) + 1 instead of PRODW) and a shift of at least VALW gives 0.
+// With ADD_BITS = 0 (the default) add_i is ignored (tie it to 0) and the unit is
+// exactly the one described above.
+//
 // Pipeline: 3 register stages, one vector per cycle, no back-pressure.
-//   stage 1: prod  = acc * m                      (PRODW bits, signed)
+//   stage 1: prod  = acc * m [+ add]              (VALW bits, signed)
 //   stage 2: t     = (prod + 2^(s-1)) >>> s       (SUMW  bits, signed)
 //   stage 3: y     = clip(t + zp, qmin, qmax)     (OUTW  bits, signed)
 //   valid_o rises LATENCY = 3 cycles after the valid_i it belongs to.
@@ -32,7 +42,10 @@ module requant #(
   parameter integer ACCW       = 32,
   parameter integer MULT_BITS  = 32,
   parameter integer SHIFT_BITS = 6,
-  parameter integer OUTW       = 16
+  parameter integer OUTW       = 16,
+  parameter integer ADD_BITS   = 0,   // addend width (signed); 0: no addend
+  // Width of each add_i lane; derived, do not override.
+  parameter integer ADDW_P     = (ADD_BITS > 0) ? ADD_BITS : 1
 ) (
   input  wire                        clk_i,
   input  wire                        rst_ni,
@@ -45,6 +58,9 @@ module requant #(
   input  wire [LANES*OUTW-1:0]       zp_i,
   input  wire [LANES*OUTW-1:0]       qmin_i,
   input  wire [LANES*OUTW-1:0]       qmax_i,
+  /* verilator lint_off UNUSEDSIGNAL */
+  input  wire [LANES*ADDW_P-1:0]     add_i,   // ignored when ADD_BITS = 0
+  /* verilator lint_on UNUSEDSIGNAL */
   output wire                        valid_o,
   output wire [LANES*OUTW-1:0]       y_o
 );
@@ -53,8 +69,11 @@ module requant #(
   localparam integer MW    = MULT_BITS - 1;
   // |acc * m| <= 2^(ACCW-1) * (2^MW - 1) < 2^(ACCW+MW-1): fits PRODW signed bits.
   localparam integer PRODW = ACCW + MW;
-  // prod + 2^(s-1) with s <= PRODW-1 needs one more bit.
-  localparam integer SUMW  = PRODW + 1;
+  // acc * m + add: one more bit than the wider term (no addend: PRODW).
+  localparam integer VALW  = (ADD_BITS > 0) ? ((ADD_BITS > PRODW) ? ADD_BITS : PRODW) + 1 : PRODW;
+  // prod + 2^(s-1) with s <= VALW-1 needs one more bit.
+  localparam integer SUMW  = VALW + 1;
+  localparam integer RIXW  = $clog2(SUMW);  // bit index into a SUMW-bit vector
   // t + zp: one more bit again, so the clip compares exact values.
   localparam integer CLPW  = SUMW + 1;
 
@@ -79,20 +98,24 @@ module requant #(
   genvar g;
   generate
     for (g = 0; g < LANES; g = g + 1) begin : g_lane
-      // stage 1: exact product; both operands widened to PRODW explicitly.
+      // stage 1: exact product (plus addend); operands widened to VALW explicitly.
       // (Ports are sliced inside the block: extra slice wires cost Icarus ~2x.)
-      reg signed [PRODW-1:0] prod;
+      reg signed [VALW-1:0] prod;
       always @(*) begin
-        prod = $signed({{MW{acc_i[g*ACCW + ACCW-1]}}, acc_i[g*ACCW +: ACCW]})
-             * $signed({{ACCW{1'b0}}, m_i[g*MULT_BITS +: MW]});
+        prod = $signed({{(VALW-ACCW){acc_i[g*ACCW + ACCW-1]}}, acc_i[g*ACCW +: ACCW]})
+             * $signed({{(VALW-MW){1'b0}}, m_i[g*MULT_BITS +: MW]});
+        if (ADD_BITS > 0) begin
+          prod = prod + $signed({{(VALW-ADDW_P){add_i[g*ADDW_P + ADDW_P-1]}},
+                                 add_i[g*ADDW_P +: ADDW_P]});
+        end
       end
 
-      reg signed [PRODW-1:0]      prod_q;
+      reg signed [VALW-1:0]       prod_q;
       reg        [SHIFT_BITS-1:0] s1_q;
       reg        [OUTW-1:0]       zp1_q, qmin1_q, qmax1_q;
       always @(posedge clk_i or negedge rst_ni) begin
         if (!rst_ni) begin
-          prod_q  <= {PRODW{1'b0}};
+          prod_q  <= {VALW{1'b0}};
           s1_q    <= {SHIFT_BITS{1'b0}};
           zp1_q   <= {OUTW{1'b0}};
           qmin1_q <= {OUTW{1'b0}};
@@ -107,17 +130,21 @@ module requant #(
       end
 
       // stage 2: add the rounding term 2^(s-1) (none for s = 0), arithmetic shift.
-      // A shift >= PRODW gives exactly 0 (|prod| < 2^(PRODW-1) <= 2^(s-1)).
+      // A shift >= VALW gives exactly 0 (|prod| < 2^(VALW-1) <= 2^(s-1)).
       reg        [SUMW-1:0] rnd;
       reg signed [SUMW-1:0] sum, shifted, t;
+      /* verilator lint_off UNUSEDSIGNAL */
+      reg        [31:0]     sm1;  // s - 1; its low RIXW bits index rnd
+      /* verilator lint_on UNUSEDSIGNAL */
       always @(*) begin
         rnd = {SUMW{1'b0}};
+        sm1 = {{(32-SHIFT_BITS){1'b0}}, s1_q} - 32'd1;
         if (s1_q != {SHIFT_BITS{1'b0}}) begin
-          rnd[s1_q - 1'b1] = 1'b1;  // out of range (s > SUMW) only when t is 0 anyway
+          rnd[sm1[RIXW-1:0]] = 1'b1;  // out of range (s > SUMW) only when t is 0 anyway
         end
-        sum = $signed({prod_q[PRODW-1], prod_q}) + $signed(rnd);
+        sum = $signed({prod_q[VALW-1], prod_q}) + $signed(rnd);
         shifted = sum >>> s1_q;  // signed operand, signed target: arithmetic
-        t = ({{(32-SHIFT_BITS){1'b0}}, s1_q} >= PRODW) ? {SUMW{1'b0}} : shifted;
+        t = ({{(32-SHIFT_BITS){1'b0}}, s1_q} >= VALW) ? {SUMW{1'b0}} : shifted;
       end
 
       reg signed [SUMW-1:0] t_q;

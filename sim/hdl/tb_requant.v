@@ -99,7 +99,7 @@ module tb_requant #(
   ) u_dut (
     .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_i),
     .acc_i(acc_bus), .m_i(m_bus), .s_i(s_bus),
-    .zp_i(zp_bus), .qmin_i(qmin_bus), .qmax_i(qmax_bus),
+    .zp_i(zp_bus), .qmin_i(qmin_bus), .qmax_i(qmax_bus), .add_i({LANES{1'b0}}),
     .valid_o(valid_o), .y_o(y_bus)
   );
 
