@@ -170,9 +170,7 @@ module engine_post #(
 
   // residual term per lane: (r - zr) * m_r, 0 without a residual
   reg [COLS*SB-1:0]   s_bus;
-  /* verilator lint_off UNUSEDSIGNAL */
-  reg [COLS*ADDW-1:0] radd;  // TODO: requant's addend input (residual add), pending
-  /* verilator lint_on UNUSEDSIGNAL */
+  reg [COLS*ADDW-1:0] radd;
   reg [RXW-1:0]       rx;
   integer c;
   always @(*) begin
@@ -189,11 +187,12 @@ module engine_post #(
   wire                 rq_valid;
   wire [COLS*OUTW-1:0] rq_y;
   requant #(
-    .LANES(COLS), .ACCW(ACCW), .MULT_BITS(MULT_BITS), .SHIFT_BITS(SB), .OUTW(OUTW)
+    .LANES(COLS), .ACCW(ACCW), .MULT_BITS(MULT_BITS), .SHIFT_BITS(SB), .OUTW(OUTW),
+    .ADD_BITS(ADDW)
   ) u_requant (
     .clk_i(clk_i), .rst_ni(rst_ni), .valid_i(d1_v_q),
     .acc_i(rd_res_i), .m_i(m_rdata_i), .s_i(s_bus),
-    .zp_i({COLS{y_zp_i}}), .qmin_i({COLS{qmin_i}}), .qmax_i({COLS{qmax_i}}),
+    .zp_i({COLS{y_zp_i}}), .qmin_i({COLS{qmin_i}}), .qmax_i({COLS{qmax_i}}), .add_i(radd),
     .valid_o(rq_valid), .y_o(rq_y)
   );
 

@@ -42,15 +42,7 @@ async def layer_tb(dut):
 
 
 # ------------------------------------------------------------------ default model
-PENDING = "residual add: requant.v's addend input is pending"
-
-
-def _pending(names, pending):
-    return [pytest.param(n, marks=pytest.mark.xfail(reason=PENDING, strict=True)) if n in pending
-            else n for n in names]
-
-
-@pytest.mark.parametrize("layer", _pending(LAYERS, {"conv4"}))
+@pytest.mark.parametrize("layer", LAYERS)
 @pytest.mark.parametrize("sim", su.SIMULATORS)
 def test_layer(sim, layer, request):
     su.require_simulator(sim)
@@ -176,7 +168,7 @@ def synthetic_golden(name: str):
     return d
 
 
-@pytest.mark.parametrize("name", _pending(SYNTHETIC, {"residual_signed"}))
+@pytest.mark.parametrize("name", list(SYNTHETIC))
 @pytest.mark.parametrize("sim", su.SIMULATORS)
 def test_synthetic_layer(sim, name, request):
     su.require_simulator(sim)
