@@ -32,6 +32,28 @@ def _flag(text: str) -> bool:
     return text.strip().lower() not in ("", "0", "no", "false", "off")
 
 
+VIT_OPS = ("softmax", "lut")
+
+
+def _run_vit(args, op: str) -> int:
+    """Softmax and LUT (GELU) layers: rtl/softmax.v and rtl/lut_layer.v (sim/vit_util.py)."""
+    from vit_util import run_vit_layer
+
+    try:
+        res = run_vit_layer(args.model, args.layer, args.sim, waves=_flag(args.waves))
+    except Exception as exc:  # build error, timeout, image not loaded
+        print(f"{args.layer} {args.model} {args.sim}: FAIL ({type(exc).__name__}: {exc})")
+        return 1
+    status = "PASS" if res["passed"] else "FAIL"
+    print(f"{args.layer} {args.model} {args.sim}: {status} {res['mismatches']}/{res['elements']} "
+          f"mismatches, {res['cycles']:,} cycles ({op} unit), {res['seconds']:.1f} s")
+    if not res["passed"]:
+        print(res["message"])
+        print(f"  build directory: {res['build_dir']}")
+        return 1
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layer", required=True, help="layer name (see `t2c layers --model MODEL`)")
@@ -56,11 +78,15 @@ def main(argv=None) -> int:
     layers = lu.manifest_layers(gdir)
     runnable = lu.engine_layers(gdir)
     ops = dict(layers)
+    if ops.get(args.layer) in VIT_OPS:  # softmax / LUT layers run on their own units
+        return _run_vit(args, ops[args.layer])
     if args.layer not in runnable:
         what = (f"'{args.layer}' of {args.model} is not a conv or linear layer ({ops[args.layer]})"
                 if args.layer in ops
                 else f"unknown layer '{args.layer}' for {args.model}")
-        print(f"{what}; the layer engine runs its conv and linear layers: {', '.join(runnable)}")
+        vit = [name for name, op in layers if op in VIT_OPS]
+        print(f"{what}; the layer engine runs its conv and linear layers: {', '.join(runnable)}"
+              + (f"; the softmax / LUT units run: {', '.join(vit)}" if vit else ""))
         return 2
 
     try:
