@@ -33,6 +33,14 @@ LAYERS = lu.engine_layers(lu.golden_dir(MODEL))  # conv1 .. conv4, fc
 SYNTHETIC_SEED = 2024
 
 
+def _first_sim() -> str:
+    """The first simulator that can run here (single-simulator negative tests)."""
+    sim = next((s for s in su.SIMULATORS if su.simulator_missing(s) is None), None)
+    if sim is None:
+        pytest.skip(su.simulator_missing("icarus"))
+    return sim
+
+
 # ------------------------------------------------------------------ cocotb
 @cocotb.test()
 async def layer_tb(dut):
@@ -204,9 +212,7 @@ def flip_bit(gdir, layer: str, element: int, bit: int) -> tuple[tuple, int, int]
 @pytest.mark.parametrize("layer", ["conv2", "fc"])
 def test_flipped_expected_bit_fails(layer, tmp_path, request):
     """One bit of the expected output flipped (checksum fixed): the run fails and names it."""
-    sim = next((s for s in su.SIMULATORS if su.simulator_missing(s) is None), None)
-    if sim is None:
-        pytest.skip(su.simulator_missing("icarus"))
+    sim = _first_sim()
     gdir = lu.copy_golden(lu.golden_dir(MODEL), tmp_path / MODEL)
     n = int(np.load(gdir / layer / "output.npy").size)
     itembits = 8 * np.load(gdir / layer / "output.npy").itemsize
@@ -232,24 +238,38 @@ def test_resnet18_layer1_0_conv1(request):
     assert res.utilization > 0.9
 
 
-def test_truncated_image_fails(request):
-    """An image that stops short of its guard word makes the run fail (not pass on zeros/x)."""
-    sim = next((s for s in su.SIMULATORS if su.simulator_missing(s) is None), None)
-    if sim is None:
-        pytest.skip(su.simulator_missing("icarus"))
+@pytest.mark.parametrize("damage", ["truncated_weights", "descriptor_magic"])
+def test_bad_image_fails(damage, request):
+    """An image that stops short of its guard word, or a descriptor that is not t2c's, makes
+    the run fail (the engine raises err_o for the latter) instead of passing on zeros or x."""
+    sim = _first_sim()
     job, ctx = lu.prepare(MODEL, "conv3", sim, test_id=request.node.name)
-    path = ctx["images"].paths["weight"]
-    path.write_text("".join(path.read_text().splitlines(keepends=True)[:-1]))  # drop the guard
+    paths = ctx["images"].paths
+    if damage == "truncated_weights":
+        lines = paths["weight"].read_text().splitlines(keepends=True)
+        paths["weight"].write_text("".join(lines[:-1]))  # drop the guard word
+    else:
+        lines = paths["desc"].read_text().splitlines(keepends=True)
+        assert lines[1].strip() == f"{0x74326501:08x}"
+        lines[1] = "74326500\n"
+        paths["desc"].write_text("".join(lines))
     with pytest.raises(SystemExit):
         su.build_and_test(**job)
+
+
+def test_partial_run(request):
+    """pix_end: only the first N output pixels are computed (and compared)."""
+    sim = _first_sim()
+    res = lu.run(MODEL, "conv1", sim, test_id=request.node.name, pix_end=20, quiet=False)
+    print(lu.verdict(res))
+    assert res.mismatches == 0, res.message
+    assert res.compared == 16 * 20 and res.steps == 3 * 2 * 9  # 3 row tiles x 2 column tiles x K
 
 
 def test_own_unit_replaces_ours(tmp_path, monkeypatch, request):
     """T2C_RTL_DIR: your version of one of our units runs in the same testbench.  Here a
     mac_pe whose accumulator drops the bias: every output can change, and the check says so."""
-    sim = next((s for s in su.SIMULATORS if su.simulator_missing(s) is None), None)
-    if sim is None:
-        pytest.skip(su.simulator_missing("icarus"))
+    sim = _first_sim()
     text = (su.RTL_DIR / "mac_pe.v").read_text()
     broken = text.replace("(first_i ? bias_i : acc_q)", "(first_i ? {ACCW{1'b0}} : acc_q)")
     assert broken != text, "mac_pe.v changed: update this test's edit"
