@@ -286,13 +286,13 @@ def compare_output(expected, got, invalid, mask, *, model: str, layer: str, sim:
     if not count:
         return 0, f"{model} {layer} ({sim}): all {total} output elements equal", []
     first = []
-    lines = [f"{model} {layer} ({sim}): {count} of {total} output elements differ; first "
-             f"{min(count, MAX_SHOW)} as ({', '.join(names)}):"]
+    lines = [f"{model} {layer} ({sim}): {count} of {total} output elements differ",
+             f"  first {min(count, MAX_SHOW)} as ({', '.join(names)}):"]
     for idx in np.argwhere(bad)[:MAX_SHOW]:
         t = tuple(int(i) for i in idx)
         g = "x" if invalid[t] else int(got[t])
         first.append((t, int(expected[t]), g))
-        lines.append(f"  ({', '.join(map(str, t))}): expected {int(expected[t])}, got {g}")
+        lines.append(f"    ({', '.join(map(str, t))}): expected {int(expected[t])}, got {g}")
     if waves is not None:
         lines.append(f"  waveform: {waves}")
     else:
