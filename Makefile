@@ -50,7 +50,7 @@ golden: venv
 	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
 
 sim: venv iverilog golden/$(MODEL)/manifest.json
-	@$(PY) sim/run_layer.py --model '$(MODEL)' --layer '$(LAYER)' --sim '$(SIM)' --waves '$(WAVES)'
+	@$(PY) sim/run_layer.py --model '$(MODEL)' --layer '$(LAYER)' --sim '$(SIM)' --waves '$(WAVES)' $(if $(PIXELS),--pixels $(PIXELS))
 
 bench: venv iverilog
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
