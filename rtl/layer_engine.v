@@ -1,9 +1,9 @@
-// Layer engine: one conv or linear layer of a t2c integer model, computed from
+// Layer engine: one conv, linear or matmul layer of a t2c integer model, computed from
 // on-chip memories loaded with $readmemh from the images t2c writes
 // (t2c/export/engine.py; memory map, descriptor and timing in docs/engine.md).
 //
 //   y = clip(((acc*m + (r - zr)*m_r + 2^(s-1)) >> s) + zy, qmin, qmax),
-//   acc = bias + sum_k (x_k - zx) * w_k                (t2c arithmetic contract v1)
+//   acc = bias + sum_k (x_k - zx) * (w_k - zw)         (t2c arithmetic contract v1)
 //
 // Datapath: engine_ctrl walks the output tiles (ROWS output pixels x COLS output
 // channels) and generates the im2col addresses; every cycle one K-step goes to
@@ -12,12 +12,16 @@
 // engine_post into requant (LANES = COLS) with the residual term, and written to the
 // output memory.  Activations (and residuals) are ABITS-bit codes, signed or unsigned
 // as the descriptor says: the MAC array sees them as ABITS+1-bit signed values.
+// Weights are WBITS-bit codes, signed or unsigned, with a zero point zw (0 for conv
+// and linear layers; for a matmul of two activations, e.g. Q.K^T, the weight memory
+// holds the second operand's codes and zw is its zero point): the MAC array sees
+// w - zw as WBITS+1-bit signed values.
 //
 // Memories (DEPTH = data words + 1 guard word, except the output memory):
 //   descriptor  DESC_WORDS+1 x 32           DESC_FILE   (also writable: cfg_*_i)
 //   tiles       CT_WORDS+1 x 128            TILES_FILE  per column tile
 //   activation  ACT_WORDS+1 x COLS*ABITS    ACT_FILE    ROWS read ports
-//   weight      W_WORDS+1 x COLS*WBITS      W_FILE
+//   weight      W_WORDS+1 x COLS*WBITS      W_FILE      (codes; zw subtracted on the way out)
 //   bias        CT_WORDS+1 x COLS*ACCW      BIAS_FILE
 //   m, m_r      CT_WORDS+1 x COLS*MULT_BITS M_FILE, RM_FILE
 //   s           CT_WORDS+1 x COLS*8         S_FILE
@@ -72,12 +76,13 @@ module layer_engine #(
 
   localparam integer PW         = 24;
   localparam integer DESC_WORDS = 32;
-  localparam [31:0]  MAGIC      = 32'h74326501;
+  localparam [31:0]  MAGIC      = 32'h74326502;
   localparam integer AAW  = $clog2(ACT_WORDS + 1);
   localparam integer WAW  = $clog2(W_WORDS + 1);
   localparam integer TAW  = $clog2(CT_WORDS + 1);
   localparam integer RAW  = $clog2(RES_WORDS + 1);
   localparam integer AXB  = ABITS + 1;  // activation as seen by the MAC array (signed)
+  localparam integer WXB  = WBITS + 1;  // weight minus its zero point, as the MAC array sees it
   localparam integer RSELW = (ROWS > 1) ? $clog2(ROWS) : 1;
   localparam integer NCW  = $clog2(COLS + 1);
   localparam integer LW   = (COLS > 1) ? $clog2(COLS) : 1;
@@ -102,12 +107,13 @@ module layer_engine #(
   wire [31:0] d_pad_h = desc[12], d_pad_w = desc[13],  d_dil_h = desc[14],  d_dil_w = desc[15];
   wire [31:0] d_dhw = desc[16],   d_shw = desc[17],    d_base0 = desc[18],  d_nct = desc[19];
   wire [31:0] d_x_zp = desc[20],  d_y_zp = desc[21],   d_qmin = desc[22],   d_qmax = desc[23];
-  wire [31:0] d_r_zp = desc[24];
+  wire [31:0] d_r_zp = desc[24], d_w_zp = desc[25];
   /* verilator lint_on UNUSEDSIGNAL */
   wire cfg_ok   = (d_magic == MAGIC);
   wire x_signed = d_flags[0];
   wire res_en   = d_flags[1];
   wire r_signed = d_flags[2];
+  wire w_signed = d_flags[3];
 
   // ---------------------------------------------------------------- controller
   wire [TAW-1:0]       tile_raddr, bias_raddr, tile_t, pm_raddr;
@@ -195,6 +201,18 @@ module layer_engine #(
     end
   end
 
+  // Column c: lane c of the weight word, widened to WBITS+1 bits by the descriptor's
+  // signedness, minus the weight zero point (both in the code range: the difference fits).
+  reg [COLS*WXB-1:0] w_bus;
+  reg [WBITS-1:0]    wc;
+  integer c;
+  always @(*) begin
+    for (c = 0; c < COLS; c = c + 1) begin
+      wc = w_rdata[c*WBITS +: WBITS];
+      w_bus[c*WXB +: WXB] = {w_signed & wc[WBITS-1], wc} - d_w_zp[WXB-1:0];
+    end
+  end
+
   wire                 res_valid;
   /* verilator lint_off UNUSEDSIGNAL */
   wire [ROWS*COLS*ACCW-1:0] res_all;  // the whole bank; engine_post reads it row by row
@@ -202,10 +220,10 @@ module layer_engine #(
   wire [RSELW-1:0]     rd_row;
   wire [COLS*ACCW-1:0] rd_res;
   mac_array #(
-    .ROWS(ROWS), .COLS(COLS), .ABITS(AXB), .WBITS(WBITS), .ACCW(ACCW), .A_SIGNED(1)
+    .ROWS(ROWS), .COLS(COLS), .ABITS(AXB), .WBITS(WXB), .ACCW(ACCW), .A_SIGNED(1)
   ) u_mac (
     .clk_i(clk_i), .rst_ni(rst_ni), .valid_i(step_valid), .first_i(step_first),
-    .last_i(step_last), .a_i(a_bus), .w_i(w_rdata), .zx_i(d_x_zp[AXB:0]), .bias_i(bias_rdata),
+    .last_i(step_last), .a_i(a_bus), .w_i(w_bus), .zx_i(d_x_zp[AXB:0]), .bias_i(bias_rdata),
     .res_valid_o(res_valid), .res_o(res_all), .rd_row_i(rd_row), .rd_res_o(rd_res)
   );
 

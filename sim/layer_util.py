@@ -112,9 +112,12 @@ def manifest_layers(gdir: Path) -> list[tuple[str, str]]:
     return [(e["name"], e["op"]) for e in m["layers"]]
 
 
+ENGINE_OPS = ("conv", "linear", "matmul")  # = t2c.export.engine.ENGINE_OPS (no t2c import here)
+
+
 def engine_layers(gdir: Path) -> list[str]:
-    """The layers the engine runs (conv, linear) of a golden directory."""
-    return [n for n, op in manifest_layers(gdir) if op in ("conv", "linear")]
+    """The layers the engine runs (conv, linear, matmul) of a golden directory."""
+    return [n for n, op in manifest_layers(gdir) if op in ENGINE_OPS]
 
 
 # ------------------------------------------------------------------ one run
@@ -245,7 +248,8 @@ def run(model: str, layer_name: str, sim: str, *, test_id: str | None = None,
     mask = _computed_mask(layer)
     wv = find_waves(bdir) if waves else None
     count, message, first = compare_output(expected, got, invalid, mask, model=model,
-                                           layer=layer_name, sim=sim, waves=wv)
+                                           layer=layer_name, sim=sim, waves=wv,
+                                           names=index_names(expected.shape, layer.kind))
     return LayerRun(model=model, layer=layer_name, sim=sim, compared=int(mask.sum()),
                     mismatches=count, cycles=int(report["cycles"]), steps=int(report["steps"]),
                     macs=layer.macs, rows=geo.rows, cols=geo.cols,
@@ -263,14 +267,17 @@ def _computed_mask(layer) -> np.ndarray:
     return layer.from_fmap(np.broadcast_to(pix, (layer.out_c, layer.npix)))
 
 
-def index_names(shape) -> tuple[str, ...]:
-    """Names of a golden output's axes: (n, c, h, w) for convs, (n, c) / (n, t, c) for linear."""
+def index_names(shape, kind: str = "conv") -> tuple[str, ...]:
+    """Names of a golden output's axes: (n, c, h, w) for convs, (n, c) / (n, t, c) for
+    linear layers, (b0, .., row, col) for a matmul."""
+    if kind == "matmul":
+        return tuple(f"b{i}" for i in range(len(shape) - 2)) + ("row", "col")
     return {4: ("n", "c", "h", "w"), 2: ("n", "c"), 3: ("n", "t", "c")}.get(
         len(shape), tuple(f"d{i}" for i in range(len(shape))))
 
 
 def compare_output(expected, got, invalid, mask, *, model: str, layer: str, sim: str,
-                   waves: Path | None = None):
+                   waves: Path | None = None, names: tuple[str, ...] | None = None):
     """``==`` on every computed element; returns (mismatches, message, first mismatches).
 
     The message names model, layer, simulator, the number of differing elements, the
@@ -281,7 +288,7 @@ def compare_output(expected, got, invalid, mask, *, model: str, layer: str, sim:
     got = np.asarray(got)
     bad = ((expected != got) | invalid) & mask
     count = int(bad.sum())
-    names = index_names(expected.shape)
+    names = names or index_names(expected.shape)
     total = int(mask.sum())
     if not count:
         return 0, f"{model} {layer} ({sim}): all {total} output elements equal", []

@@ -81,11 +81,11 @@ def main(argv=None) -> int:
     if ops.get(args.layer) in VIT_OPS:  # softmax / LUT layers run on their own units
         return _run_vit(args, ops[args.layer])
     if args.layer not in runnable:
-        what = (f"'{args.layer}' of {args.model} is not a conv or linear layer ({ops[args.layer]})"
+        what = (f"'{args.layer}' of {args.model} is not a conv, linear or matmul layer ({ops[args.layer]})"
                 if args.layer in ops
                 else f"unknown layer '{args.layer}' for {args.model}")
         vit = [name for name, op in layers if op in VIT_OPS]
-        print(f"{what}; the layer engine runs its conv and linear layers: {', '.join(runnable)}"
+        print(f"{what}; the layer engine runs its conv, linear and matmul layers: {', '.join(runnable)}"
               + (f"; the softmax / LUT units run: {', '.join(vit)}" if vit else ""))
         return 2
 

@@ -2,14 +2,17 @@
 (``==`` on every output element).
 
 * every conv/linear layer of the default model (``golden/digits-cnn``);
+* the attention matmuls of digits-vit (Q·Kᵀ and attention·V of both blocks: two
+  activations, the second one in the weight memory with its zero point);
 * synthetic single-layer graphs for what the default model does not exercise:
   depthwise and grouped convs (column tiles straddling groups), 7x7 kernels, stride,
   padding, dilation, a 1x1 conv with K = 1 (back-to-back tiles shorter than the drain),
   signed inputs with nonzero zero points, a residual add with a signed residual and
   nonzero zero point, a linear layer over tokens, channel counts that are not multiples
-  of the array, and non-default array geometries;
+  of the array, non-default array geometries, and matmuls with signed and unsigned
+  operands and zero points;
 * a corrupted golden output (one bit flipped, checksum fixed) must make the run fail and
-  name the element;
+  name the element; an engine that forgets the weight zero point fails the matmuls;
 * torchvision resnet18 ``layer1.0.conv1`` (56x56x64, K = 576) on Verilator (``slow``).
 
 The flow is in sim/layer_util.py (shared with ``make sim`` and the benchmark).  A failure
@@ -30,6 +33,8 @@ import simutil as su
 
 MODEL = lu.DEFAULT_MODEL
 LAYERS = lu.engine_layers(lu.golden_dir(MODEL))  # conv1 .. conv4, fc
+VIT_MODEL = "digits-vit"
+VIT_MATMULS = [f"blocks.{b}.attn.{op}" for b in (0, 1) for op in ("qk", "av")]
 SYNTHETIC_SEED = 2024
 
 
@@ -59,6 +64,16 @@ def test_layer(sim, layer, request):
     assert res.mismatches == 0, res.message
 
 
+@pytest.mark.parametrize("layer", VIT_MATMULS)
+@pytest.mark.parametrize("sim", su.SIMULATORS)
+def test_vit_matmul(sim, layer, request):
+    """Q·Kᵀ and attention·V of digits-vit (golden vectors generated once, deterministic)."""
+    su.require_simulator(sim)
+    res = lu.run(VIT_MODEL, layer, sim, test_id=request.node.name, quiet=False)
+    print(lu.verdict(res))
+    assert res.mismatches == 0, res.message
+
+
 # ------------------------------------------------------------------ synthetic layers
 # name -> conv/linear settings; "geometry": (ROWS, COLS) when not the default 8 x 8
 SYNTHETIC = {
@@ -75,6 +90,13 @@ SYNTHETIC = {
                             x=(8, True, -5), y=(8, True, 3), residual=True, geometry=(4, 4)),
     "linear_tokens": dict(kind="linear", cin=20, cout=12, tokens=5, x=(8, False, 0),
                           y=(8, True, -29)),
+    # matmuls of two activations [lead, M, K] x [lead, K, N] (one group per leading index):
+    # Q.K^T-like with signed operands, attention.V-like with an unsigned first operand and an
+    # unsigned second operand with a large zero point (w - w_zp spans 9 bits)
+    "matmul_qk": dict(kind="matmul", lead=(1, 3), mkn=(17, 16, 17), x=(8, True, -1),
+                      b=(8, True, 5), y=(8, True, -24)),
+    "matmul_av": dict(kind="matmul", lead=(2, 2), mkn=(9, 13, 6), x=(8, False, 0),
+                      b=(8, False, 131), y=(8, False, 3), geometry=(3, 5)),
 }
 
 
@@ -98,7 +120,6 @@ def synthetic_graph(name: str):
     xb, xs, xz = cfg["x"]
     yb, ys, yz = cfg["y"]
     lo, hi = arith.qrange(xb, xs)
-    cin, cout = cfg["cin"], cfg["cout"]
     tensors = {}
 
     def spec(tname, shape, bits, signed, zp):
@@ -108,6 +129,9 @@ def synthetic_graph(name: str):
         qlo, qhi = arith.qrange(yb, signed)
         return (zp if not signed else qlo), qhi  # unsigned outputs: ReLU (qmin = zp)
 
+    if cfg.get("kind") == "matmul":
+        return _matmul_graph(name, cfg, rng, spec, clamp, tensors)
+    cin, cout = cfg["cin"], cfg["cout"]
     if cfg.get("kind") == "linear":
         shape = (1, cfg["tokens"], cin)
         x = rng.integers(lo, hi + 1, shape)
@@ -161,6 +185,27 @@ def synthetic_graph(name: str):
     ops.append(Conv2d(name=name, inputs=inputs, output="y", weight=w, bias=bias, x_zero_point=zin,
                       requant=rq, **geo))
     spec("y", acc.shape, yb, ys, yz)
+    return IntGraph(ops, tensors, "x", "y", meta={"model": "synthetic"}), x
+
+
+def _matmul_graph(name, cfg, rng, spec, clamp, tensors):
+    """``x @ b`` with ``b`` a stored activation (a Constant op): the engine's matmul path."""
+    from t2c import arith
+    from t2c.ir import Constant, IntGraph, MatMul, Requant
+
+    (xb, xs, xz), (bb, bs, bz), (yb, ys, yz) = cfg["x"], cfg["b"], cfg["y"]
+    m_rows, k, n = cfg["mkn"]
+    x = rng.integers(*arith.qrange(xb, xs), (*cfg["lead"], m_rows, k), endpoint=True)
+    b = rng.integers(*arith.qrange(bb, bs), (*cfg["lead"], k, n), endpoint=True)
+    x.flat[:2], b.flat[:2] = arith.qrange(xb, xs), arith.qrange(bb, bs)  # range ends
+    acc = (x - xz) @ (b - bz)
+    m, s = arith.quantize_multiplier(np.array([100.0 / max(int(np.abs(acc).max()), 1)]))
+    spec("x", x.shape, xb, xs, xz)
+    spec("b", b.shape, bb, bs, bz)
+    spec("y", acc.shape, yb, ys, yz)
+    ops = [Constant(name="b", inputs=[], output="b", value=b),
+           MatMul(name=name, inputs=["x", "b"], output="y", a_zero_point=xz, b_zero_point=bz,
+                  requant=Requant(m, s, yz, *clamp(ys, yz)))]
     return IntGraph(ops, tensors, "x", "y", meta={"model": "synthetic"}), x
 
 
@@ -250,7 +295,9 @@ def test_bad_image_fails(damage, request):
         paths["weight"].write_text("".join(lines[:-1]))  # drop the guard word
     else:
         lines = paths["desc"].read_text().splitlines(keepends=True)
-        assert lines[1].strip() == f"{0x74326501:08x}"
+        from t2c.export.engine import MAGIC
+
+        assert lines[1].strip() == f"{MAGIC:08x}"
         lines[1] = "74326500\n"
         paths["desc"].write_text("".join(lines))
     with pytest.raises(SystemExit):
@@ -264,6 +311,23 @@ def test_partial_run(request):
     print(lu.verdict(res))
     assert res.mismatches == 0, res.message
     assert res.compared == 16 * 20 and res.steps == 3 * 2 * 9  # 3 row tiles x 2 column tiles x K
+
+
+def test_matmul_needs_the_weight_zero_point(tmp_path, monkeypatch, request):
+    """An engine that feeds the MAC array the second operand's codes without subtracting
+    its zero point still passes every conv (w_zp = 0) but fails the matmul and names it."""
+    sim = _first_sim()
+    text = (su.RTL_DIR / "layer_engine.v").read_text()
+    broken = text.replace("{w_signed & wc[WBITS-1], wc} - d_w_zp[WXB-1:0]", "{w_signed & wc[WBITS-1], wc}")
+    assert broken != text, "layer_engine.v changed: update this test's edit"
+    (tmp_path / "layer_engine.v").write_text(broken)
+    monkeypatch.setenv("T2C_RTL_DIR", str(tmp_path))
+    res = lu.run("synthetic", "matmul_qk", sim, test_id=request.node.name,
+                 gdir=synthetic_golden("matmul_qk"), quiet=False)
+    print(res.message)
+    assert res.mismatches > 0 and "as (b0, b1, row, col)" in res.message
+    conv = lu.run(MODEL, "conv1", sim, test_id=request.node.name + "-conv1", quiet=False)
+    assert conv.mismatches == 0, conv.message
 
 
 def test_own_unit_replaces_ours(tmp_path, monkeypatch, request):

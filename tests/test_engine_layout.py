@@ -132,7 +132,7 @@ def test_descriptor_roundtrip_and_fields():
     conv2 = E.descriptor(E.EngineLayer.from_golden(GOLDEN, "conv2"), E.Geometry())
     assert (conv2["stride_h"], conv2["npix"], conv2["in_hw"], conv2["base0"]) == (2, 16, 64, -9)
     assert conv2["stride_h_in_w"] == 16 and conv2["n_ctiles"] == 4
-    assert E.descriptor(E.EngineLayer.from_golden(GOLDEN, "conv4"), E.Geometry())["flags"] == E.FLAG_RESIDUAL
+    assert E.descriptor(E.EngineLayer.from_golden(GOLDEN, "conv4"), E.Geometry())["flags"] == E.FLAG_RESIDUAL | E.FLAG_W_SIGNED
     with pytest.raises(ValueError, match="magic"):
         E.decode_descriptor(np.zeros(E.DESC_WORDS, dtype=np.int64))
     with pytest.raises(ValueError, match="unknown descriptor fields"):
@@ -182,5 +182,61 @@ def test_refuses_what_the_engine_cannot_run():
         layer.check(E.Geometry(abits=4))
     with pytest.raises(ValueError, match="WBITS=4"):
         layer.check(E.Geometry(wbits=4))
-    with pytest.raises(ValueError, match="avgpool layer; the layer engine runs conv and linear"):
+    with pytest.raises(ValueError, match="avgpool layer; the layer engine runs conv, linear and matmul"):
         E.EngineLayer.from_golden(GOLDEN, "avgpool")
+
+
+def matmul_layer(rng, *, lead=(1, 3), mkn=(17, 16, 17), a=(True, -1), b=(False, 131)):
+    """A matmul ``[lead, M, K] x [lead, K, N]`` in the engine's terms, with its operands."""
+    (m, k, n), g = mkn, int(np.prod(lead))
+    (a_signed, a_zp), (b_signed, b_zp) = a, b
+    lo_a, lo_b = (-128 if a_signed else 0), (-128 if b_signed else 0)
+    xa = rng.integers(lo_a, lo_a + 256, (*lead, m, k))
+    xb = rng.integers(lo_b, lo_b + 256, (*lead, k, n))
+    layer = E.EngineLayer(
+        name="mm", kind="matmul", in_c=g * k, in_h=m, in_w=1, out_c=g * n, out_h=m, out_w=1,
+        kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=g,
+        x_zp=a_zp, x_bits=8, x_signed=a_signed, y_zp=0, qmin=-128, qmax=127, out_bits=8,
+        out_signed=True, weight=xb.reshape(g, k, n).transpose(0, 2, 1).reshape(g * n, k, 1, 1),
+        bias=np.zeros(g * n, np.int64), m=np.full(g * n, 2**30), s=np.full(g * n, 20),
+        out_shape=(*lead, m, n), in_shape=(*lead, m, k), w_zp=b_zp, w_signed=b_signed)
+    return layer, xa, xb
+
+
+@pytest.mark.parametrize("geo", GEOMETRIES, ids=lambda g: f"{g.rows}x{g.cols}")
+@pytest.mark.parametrize("case", ["qk_signed", "av_unsigned_b", "batch2x2"])
+def test_matmul_images_compute_the_product(case, geo, tmp_path):
+    """A matmul's images, read back and computed the way the engine does (per column tile
+    its K-steps over the tile's groups, ``(x - x_zp) * (w - w_zp)``), give exactly
+    ``(a - a_zp) @ (b - b_zp)``: the second operand, its zero point, the groups and the
+    weights between groups (``w_zp``, contributing 0) are laid out right."""
+    rng = np.random.default_rng(11)
+    kw = {"qk_signed": dict(b=(True, 5)), "av_unsigned_b": dict(a=(False, 0), mkn=(17, 17, 16)),
+          "batch2x2": dict(lead=(2, 2), mkn=(9, 13, 6))}[case]
+    layer, xa, xb = matmul_layer(rng, **kw)
+    y = rng.integers(-128, 128, layer.out_shape)
+    images, back = roundtrip(layer, xa, None, y, geo, tmp_path)
+    assert back["desc"]["w_zp"] == layer.w_zp
+    assert bool(back["desc"]["flags"] & E.FLAG_W_SIGNED) == layer.w_signed
+    x = E.fmap_rows(layer.to_fmap(xa, layer.in_c), geo)  # what the activation memory holds
+    w = read_memory(images.paths["weight"])[:-1]
+    acc = np.zeros((layer.out_c, layer.npix), np.int64)
+    r0 = 0
+    for ch0, ncols, cin0, n_cin, k in E.tile_plan(layer, geo):
+        cins = np.arange(cin0, cin0 + n_cin)
+        xs = x[(cins // geo.cols) * layer.npix + np.arange(layer.npix)[:, None], cins % geo.cols]
+        acc[ch0:ch0 + ncols] = ((w[r0:r0 + k, :ncols] - layer.w_zp).T @ (xs.T - layer.x_zp))
+        r0 += k
+    g, (m, n) = layer.groups, layer.out_shape[-2:]
+    want = (xa - layer.x_zp).reshape(g, m, -1) @ (xb - layer.w_zp).reshape(g, -1, n)
+    assert np.array_equal(layer.from_fmap(acc), want.reshape(layer.out_shape))
+
+
+def test_matmul_operand_range_is_checked():
+    layer, *_ = matmul_layer(np.random.default_rng(0), b=(False, 131))
+    layer.check(E.Geometry())
+    with pytest.raises(ValueError, match=r"unsigned WBITS=7-bit range \[0, 127\]"):
+        layer.check(E.Geometry(wbits=7))
+    signed, *_ = matmul_layer(np.random.default_rng(0), b=(True, 200))
+    with pytest.raises(ValueError, match="zero point outside the signed WBITS=8"):
+        signed.check(E.Geometry())

@@ -1,6 +1,6 @@
 """Memory images of the layer engine (``rtl/layer_engine.v``): its layout, defined once.
 
-The engine computes one conv or linear layer on a ``ROWS x COLS`` MAC array (ROWS
+The engine computes one conv, linear or matmul layer on a ``ROWS x COLS`` MAC array (ROWS
 output pixels x COLS output channels per tile) from on-chip memories that it loads
 with ``$readmemh``.  This module is the only place that says what those memories hold;
 ``write_images`` writes them from a layer's integers (golden vectors, or any user
@@ -19,7 +19,7 @@ image             word (lanes x bits)    row ``i`` holds
 ``tiles``         4 x 32, signed         column tile ``i``: ``TILE_FIELDS``
 ``input``         COLS x ABITS           feature map: channels ``t*COLS ..`` of pixel ``p``
                                          at row ``t*H*W + p`` (``fmap_rows``)
-``weight``        COLS x WBITS, signed   column tile ``T``, K-step ``k``: ``w[T*COLS+c, k]``
+``weight``        COLS x WBITS           column tile ``T``, K-step ``k``: ``w[T*COLS+c, k]``
                                          (``weight_rows``; ``k = (cin, kh, kw)``)
 ``bias``          COLS x ACCW, signed    column tile ``T``: bias of its COLS channels
 ``m``             COLS x MULT_BITS       requantization multipliers (per channel)
@@ -33,8 +33,15 @@ The feature-map layout is ``t2c.export.tile(x.reshape(C, H*W), COLS)``: the outp
 image of one layer is the input image of the next (same layout).  The weight layout
 is ``tile(w, COLS)`` for ungrouped layers (the same rows ``t2c export`` writes); for
 grouped and depthwise convs each column tile's K-steps run over the input channels of
-the groups its channels belong to, with zero weights for the other groups' channels.
+the groups its channels belong to, with ``w_zp`` (0 for convs) as the other groups' weights.
 A linear layer is a 1x1 conv: its leading dimensions (batch, tokens) are the pixels.
+
+A matmul of two activations, ``(a - a_zp) @ (b - b_zp)`` over ``[..., M, K] x [..., K, N]``
+(Q·Kᵀ, attention·V), is a grouped 1x1 conv with one group per leading index (batch x
+heads): ``a`` is the input feature map (``G*K`` channels x ``M`` pixels), ``b`` fills the
+weight memory (``w[g*N + n, k] = b[g, k, n]``, its codes as they are, signed or unsigned)
+and the engine subtracts ``b_zp`` (descriptor ``w_zp``) from every weight lane.  Weights
+between groups are stored as ``w_zp`` so that they contribute 0.
 """
 from __future__ import annotations
 
@@ -48,7 +55,7 @@ import numpy as np
 from .formats import read_memory, write_memory, write_sidecar
 from .layout import Layout, as_limbs, from_banks, tile, untile
 
-MAGIC = 0x74326501  # "t2" "e" version 1: descriptor word 0
+MAGIC = 0x74326502  # "t2" "e" version 2 (2: weight zero point and signedness): descriptor word 0
 SHIFT_FIELD_BITS = 8  # the s image stores each shift in a byte; the engine uses 6 bits
 SHIFT_BITS = 6
 GUARD_PATTERN = 0xA5A5A5A5  # every lane of the guard row, cut to the element width
@@ -59,7 +66,7 @@ COORD_BITS = 24  # signed positions/addresses inside the engine (docs/engine.md)
 # every multiplier outside the MAC array; the engine does not re-check them.
 DESC_FIELDS = (
     "magic",          # MAGIC: proves the image was loaded (the engine refuses to start otherwise)
-    "flags",          # bit 0 x signed, bit 1 residual add, bit 2 residual signed
+    "flags",          # bit 0 x signed, bit 1 residual add, bit 2 residual signed, bit 3 w signed
     "in_h", "in_w",
     "in_hw",          # in_h * in_w: input words per channel tile
     "out_w",
@@ -76,9 +83,11 @@ DESC_FIELDS = (
     "x_zp",           # input zero point (the padding value)
     "y_zp", "qmin", "qmax",
     "r_zp",           # residual zero point
+    "w_zp",           # weight zero point (0 for conv/linear; b's zero point for a matmul)
 )
 DESC_WORDS = 32  # the descriptor memory's data words (fields above, then zeros)
-FLAG_X_SIGNED, FLAG_RESIDUAL, FLAG_R_SIGNED = 1, 2, 4
+FLAG_X_SIGNED, FLAG_RESIDUAL, FLAG_R_SIGNED, FLAG_W_SIGNED = 1, 2, 4, 8
+ENGINE_OPS = ("conv", "linear", "matmul")  # golden ops the engine runs
 
 # One row of the tiles image per column tile.
 TILE_FIELDS = (
@@ -100,7 +109,7 @@ class Geometry:
     rows: int = 8        # ROWS: output pixels per tile
     cols: int = 8        # COLS: output channels per tile (and lanes per memory word)
     abits: int = 8       # ABITS: activation / residual code width in memory
-    wbits: int = 8       # WBITS: weight width
+    wbits: int = 8       # WBITS: weight code width in memory (the array sees WBITS+1 bits)
     accw: int = 32       # ACCW: accumulator and bias width
     mult_bits: int = 32  # MULT_BITS: requantization multiplier width
     obits: int = 8       # OBITS: output code width in memory
@@ -121,15 +130,20 @@ def _per_channel(v, n: int) -> np.ndarray:
 
 @dataclass
 class EngineLayer:
-    """One conv or linear layer in the engine's terms: shapes, attributes, integer parameters.
+    """One conv, linear or matmul layer in the engine's terms: shapes, attributes, integer
+    parameters.
 
     Feature maps are ``[C, pixels]``; a conv has ``pixels = H * W`` (batch 1); a linear
     layer is a 1x1 conv on an ``M x 1`` image where ``M`` is the product of its leading
-    dimensions.  ``out_shape`` is the golden output's shape (what ``decode_output`` returns).
+    dimensions; a matmul ``[..., M, K] x [..., K, N]`` is a 1x1 conv on an ``M x 1`` image
+    with one group per leading index (``G``): ``G*K`` input and ``G*N`` output channels,
+    the second operand as weights with zero point ``w_zp``.  ``in_shape`` / ``out_shape``
+    are the golden input's / output's shapes (what ``read_images`` / ``decode_output``
+    return).
     """
 
     name: str
-    kind: str  # "conv" or "linear"
+    kind: str  # "conv", "linear" or "matmul"
     in_c: int
     in_h: int
     in_w: int
@@ -158,6 +172,9 @@ class EngineLayer:
     r_bits: int = 8
     r_signed: bool = False
     out_shape: tuple[int, ...] = ()
+    in_shape: tuple[int, ...] = ()
+    w_zp: int = 0            # weight zero point: the engine computes (x - x_zp) * (w - w_zp)
+    w_signed: bool = True    # weight codes signed (conv, linear) or unsigned (a matmul's b)
     pix_end: int | None = None  # None: every output pixel
     meta: dict = field(default_factory=dict)
 
@@ -181,6 +198,13 @@ class EngineLayer:
         return self.out_c * self.pixels_computed * self.k
 
     @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The golden input's shape (``in_shape``, else the conv / linear default)."""
+        if self.in_shape:
+            return self.in_shape
+        return (1, self.in_c, self.in_h, self.in_w) if self.kind == "conv" else (-1, self.in_c)
+
+    @property
     def pixels_computed(self) -> int:
         return self.npix if self.pix_end is None else min(self.pix_end, self.npix)
 
@@ -190,11 +214,13 @@ class EngineLayer:
         """The layer ``name`` of a golden directory (``t2c.golden.read_golden``)."""
         entry = golden.layer(name)
         kind = entry["op"]
-        if kind not in ("conv", "linear"):
-            raise ValueError(f"layer {name!r} is a {kind} layer; the layer engine runs conv and "
-                             f"linear layers ({', '.join(engine_layer_names(golden))})")
+        if kind not in ENGINE_OPS:
+            raise ValueError(f"layer {name!r} is a {kind} layer; the layer engine runs conv, "
+                             f"linear and matmul layers ({', '.join(engine_layer_names(golden))})")
         a, t = entry["attrs"], entry["tensors"]
         x, y = t["input"], t["output"]
+        if kind == "matmul":
+            return cls._from_golden_matmul(golden, name, a, t)
         w = golden.tensor(name, "weight")
         if kind == "conv":
             if x["shape"][0] != 1:
@@ -216,12 +242,34 @@ class EngineLayer:
                     bias=_per_channel(golden.tensor(name, "bias"), cout),
                     m=_per_channel(golden.tensor(name, "m"), cout),
                     s=_per_channel(golden.tensor(name, "s"), cout),
-                    out_shape=tuple(y["shape"]), meta={"model": golden.manifest.get("model")})
+                    out_shape=tuple(y["shape"]), in_shape=tuple(x["shape"]),
+                    meta={"model": golden.manifest.get("model")})
         if "residual_m" in t:
             r = t["residual"]
             layer.residual_m = _per_channel(golden.tensor(name, "residual_m"), cout)
             layer.r_zp, layer.r_bits, layer.r_signed = a["residual_zero_point"], r["bits"], r["signed"]
         return layer
+
+    @classmethod
+    def _from_golden_matmul(cls, golden, name: str, a: dict, t: dict) -> "EngineLayer":
+        """``(a - a_zp) @ (b - b_zp)``: a grouped 1x1 conv, ``b`` (golden ``residual``) as weights."""
+        x, bt, y = t["input"], t["residual"], t["output"]
+        *lead, rows, k = x["shape"]
+        n = bt["shape"][-1]
+        g = int(math.prod(lead))
+        b = golden.tensor(name, "residual")
+        weight = _i64(b).reshape(g, k, n).transpose(0, 2, 1).reshape(g * n, k, 1, 1)
+        return cls(name=name, kind="matmul", in_c=g * k, in_h=rows, in_w=1, out_c=g * n,
+                   out_h=rows, out_w=1, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
+                   dilation=(1, 1), groups=g, x_zp=a["a_zero_point"], x_bits=x["bits"],
+                   x_signed=x["signed"], y_zp=a["out_zero_point"], qmin=a["qmin"], qmax=a["qmax"],
+                   out_bits=y["bits"], out_signed=y["signed"], weight=weight,
+                   bias=np.zeros(g * n, dtype=np.int64),
+                   m=_per_channel(golden.tensor(name, "m"), g * n),
+                   s=_per_channel(golden.tensor(name, "s"), g * n),
+                   out_shape=tuple(y["shape"]), in_shape=tuple(x["shape"]),
+                   w_zp=a["b_zero_point"], w_signed=bt["signed"],
+                   meta={"model": golden.manifest.get("model"), "b_bits": bt["bits"]})
 
     # ---- feature maps --------------------------------------------------------------
     def to_fmap(self, t, channels: int) -> np.ndarray:
@@ -229,13 +277,20 @@ class EngineLayer:
         t = _i64(t)
         if self.kind == "conv":
             return t.reshape(channels, -1)
+        if self.kind == "matmul":  # [G, M, C/G] -> channel g*C/G + c, pixel m
+            g = self.groups
+            return t.reshape(g, -1, channels // g).transpose(0, 2, 1).reshape(channels, -1)
         return t.reshape(-1, channels).T
 
-    def from_fmap(self, f: np.ndarray) -> np.ndarray:
-        """An output ``[out_c, npix]`` feature map back in the golden output's shape."""
+    def from_fmap(self, f: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+        """A ``[C, pixels]`` feature map back in a golden shape (default: the output's)."""
+        shape = self.out_shape if shape is None else shape
         if self.kind == "conv":
-            return f.reshape(self.out_shape)
-        return f.T.reshape(self.out_shape)
+            return f.reshape(shape)
+        if self.kind == "matmul":
+            g, c = self.groups, f.shape[0]
+            return f.reshape(g, c // g, -1).transpose(0, 2, 1).reshape(shape)
+        return f.T.reshape(shape)
 
     def check(self, geo: Geometry) -> None:
         """Raise ValueError if the layer does not fit an engine built with ``geo``."""
@@ -246,9 +301,13 @@ class EngineLayer:
             problems.append(f"residual codes have {self.r_bits} bits > ABITS={geo.abits}")
         if self.out_bits > geo.obits:
             problems.append(f"output codes have {self.out_bits} bits > OBITS={geo.obits}")
-        wmax = int(np.abs(self.weight).max(initial=0))
-        if wmax > (1 << (geo.wbits - 1)):
-            problems.append(f"weights need more than WBITS={geo.wbits} bits")
+        wlo, whi = (-(1 << (geo.wbits - 1)), (1 << (geo.wbits - 1)) - 1) if self.w_signed \
+            else (0, (1 << geo.wbits) - 1)
+        w = _i64(self.weight)
+        if w.size and (int(w.min()) < wlo or int(w.max()) > whi) or not wlo <= self.w_zp <= whi:
+            kind = "signed" if self.w_signed else "unsigned"
+            problems.append(f"weights or their zero point outside the {kind} WBITS={geo.wbits}-bit "
+                            f"range [{wlo}, {whi}]")
         if int(self.s.max(initial=1)) >= 1 << SHIFT_BITS or int(self.s.min(initial=1)) < 1:
             problems.append(f"shifts outside 1..{(1 << SHIFT_BITS) - 1}")
         ms = [self.m] + ([self.residual_m] if self.residual else [])
@@ -264,8 +323,8 @@ class EngineLayer:
 
 
 def engine_layer_names(golden) -> list[str]:
-    """Names of the layers of a golden directory that the engine runs (conv, linear)."""
-    return [e["name"] for e in golden.manifest["layers"] if e["op"] in ("conv", "linear")]
+    """Names of the layers of a golden directory that the engine runs (conv, linear, matmul)."""
+    return [e["name"] for e in golden.manifest["layers"] if e["op"] in ENGINE_OPS]
 
 
 # =====================================================================================
@@ -277,6 +336,7 @@ def layouts(geo: Geometry, layer: EngineLayer | None = None) -> dict[str, Layout
     xs = bool(layer.x_signed) if layer else True
     rs = bool(layer.r_signed) if layer else True
     ys = bool(layer.out_signed) if layer else True
+    ws = bool(layer.w_signed) if layer else True
     c = geo.cols
 
     def lanes(bits, signed, n=c):
@@ -286,7 +346,7 @@ def layouts(geo: Geometry, layer: EngineLayer | None = None) -> dict[str, Layout
         "desc": lanes(32, True, 1),
         "tiles": lanes(TILE_BITS, True, len(TILE_FIELDS)),
         "input": lanes(geo.abits, xs),
-        "weight": lanes(geo.wbits, True),
+        "weight": lanes(geo.wbits, ws),
         "bias": lanes(geo.accw, True),
         "m": lanes(geo.mult_bits, True),
         "s": lanes(SHIFT_FIELD_BITS, False),
@@ -337,12 +397,13 @@ def tile_table(layer: EngineLayer, geo: Geometry) -> np.ndarray:
 
 
 def dense_weight(layer: EngineLayer) -> np.ndarray:
-    """``[out_c, in_c, kh, kw]``: grouped weights spread block-diagonally (zeros across groups)."""
+    """``[out_c, in_c, kh, kw]``: grouped weights spread block-diagonally, the weight zero
+    point across groups (so that ``w - w_zp`` is 0 there)."""
     w = _i64(layer.weight)
     if layer.groups == 1:
         return w
     cpo, cpi = layer.out_c // layer.groups, layer.in_c // layer.groups
-    d = np.zeros((layer.out_c, layer.in_c) + w.shape[2:], dtype=np.int64)
+    d = np.full((layer.out_c, layer.in_c) + w.shape[2:], layer.w_zp, dtype=np.int64)
     for g in range(layer.groups):
         d[g * cpo:(g + 1) * cpo, g * cpi:(g + 1) * cpi] = w[g * cpo:(g + 1) * cpo]
     return d
@@ -404,14 +465,15 @@ def descriptor(layer: EngineLayer, geo: Geometry) -> dict[str, int]:
     kh, kw = layer.kernel
     (sh, sw), (ph, pw), (dh, dw) = layer.stride, layer.padding, layer.dilation
     flags = ((FLAG_X_SIGNED if layer.x_signed else 0) | (FLAG_RESIDUAL if layer.residual else 0)
-             | (FLAG_R_SIGNED if layer.residual and layer.r_signed else 0))
+             | (FLAG_R_SIGNED if layer.residual and layer.r_signed else 0)
+             | (FLAG_W_SIGNED if layer.w_signed else 0))
     pix_end = layer.npix if layer.pix_end is None else min(layer.pix_end, layer.npix)
     d = dict(magic=MAGIC, flags=flags, in_h=layer.in_h, in_w=layer.in_w, in_hw=layer.in_h * layer.in_w,
              out_w=layer.out_w, npix=layer.npix, pix_end=pix_end, kh=kh, kw=kw,
              stride_h=sh, stride_w=sw, pad_h=ph, pad_w=pw, dil_h=dh, dil_w=dw,
              dil_h_in_w=dh * layer.in_w, stride_h_in_w=sh * layer.in_w,
              base0=-ph * layer.in_w - pw, n_ctiles=n_ctiles(layer, geo), x_zp=layer.x_zp,
-             y_zp=layer.y_zp, qmin=layer.qmin, qmax=layer.qmax, r_zp=layer.r_zp)
+             y_zp=layer.y_zp, qmin=layer.qmin, qmax=layer.qmax, r_zp=layer.r_zp, w_zp=layer.w_zp)
     assert tuple(d) == DESC_FIELDS
     return d
 
@@ -573,10 +635,7 @@ def read_images(images: Images) -> dict[str, Any]:
             c = layer.in_c if name == "input" else layer.out_c
             pixels = layer.in_h * layer.in_w if name == "input" else layer.npix
             f = fmap_from_rows(rows, c, pixels, geo)
-            if name == "input":
-                out[name] = f.T.reshape(-1, c) if layer.kind == "linear" else f.reshape(1, c, layer.in_h, layer.in_w)
-            else:
-                out[name] = layer.from_fmap(f)
+            out[name] = layer.from_fmap(f, layer.input_shape if name == "input" else None)
         else:
             out[name] = rows.reshape(-1)[:layer.out_c]
     return out
