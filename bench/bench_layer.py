@@ -1,6 +1,7 @@
 """Layer engine: cycles and MAC utilization per layer, and simulator wall time per MAC.
 
-Runs every conv/linear layer of the default model and torchvision resnet18
+Runs every conv/linear layer of the default model, the attention matmuls (Q·Kᵀ,
+attention·V) of digits-vit's first block and torchvision resnet18
 ``layer1.0.conv1`` (56x56x64 -> 64, K = 576, seeded weights) through rtl/layer_engine.v
 (8x8 MAC array) on Icarus and Verilator, each checked against its golden vectors, and
 prints, measured in this one run:
@@ -29,6 +30,7 @@ import layer_util as lu  # noqa: E402
 import simutil as su  # noqa: E402
 
 RESNET = ("resnet18", "layer1.0.conv1")
+VIT_MATMULS = [("digits-vit", "blocks.0.attn.qk"), ("digits-vit", "blocks.0.attn.av")]
 ICARUS_PIXELS = 64  # 8 row tiles: ~40k cycles (Icarus simulates ~2k engine cycles/s)
 
 
@@ -38,7 +40,9 @@ def main() -> None:
         if s not in sims:
             print(f"# {s}: skipped ({su.simulator_missing(s)})")
     model = lu.DEFAULT_MODEL
-    cases = [(model, n) for n in lu.engine_layers(lu.ensure_golden(model))] + [RESNET]
+    for m, _ in VIT_MATMULS:
+        lu.ensure_golden(m)
+    cases = [(model, n) for n in lu.engine_layers(lu.ensure_golden(model))] + VIT_MATMULS + [RESNET]
     results = {}
     for m, layer in cases:
         for sim in sims:
@@ -49,7 +53,7 @@ def main() -> None:
             except Exception as exc:  # a benchmark reports, it does not stop
                 print(f"# {m} {layer} on {sim}: failed: {exc}")
 
-    head = f"{'model':10s} {'layer':15s} {'MACs':>11s} {'cycles':>10s} {'util':>6s} {'ok':>4s}"
+    head = f"{'model':10s} {'layer':17s} {'MACs':>11s} {'cycles':>10s} {'util':>6s} {'ok':>4s}"
     for sim in sims:
         head += f" {sim + ' s':>13s} {'ns/MAC':>9s}"
     if len(sims) == 2:
@@ -61,7 +65,7 @@ def main() -> None:
         if ref is None:
             continue
         ok = "yes" if all(r is None or r.passed for r in runs) else "NO"
-        line = f"{m:10s} {layer:15s} {ref.macs:>11,d} {ref.cycles:>10,d} {ref.utilization:>6.1%} {ok:>4s}"
+        line = f"{m:10s} {layer:17s} {ref.macs:>11,d} {ref.cycles:>10,d} {ref.utilization:>6.1%} {ok:>4s}"
         per_mac = []
         for sim, r in zip(sims, runs):
             if r is None:
