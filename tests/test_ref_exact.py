@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from t2c.ref import FLOAT32_EXACT, ExactGemm, conv_accumulate, linear_accumulate
+from t2c.ref import (FLOAT32_EXACT, ExactGemm, conv_accumulate, conv_accumulate_int, linear_accumulate,
+                    linear_accumulate_int)
 
 
 def _worst_case(k=4001, rows=64, seed=0):
@@ -53,3 +54,11 @@ def test_grouped_dilated_strided_conv_matches_python_ints():
                     patch = xp[n, 2 * g:2 * g + 2, i * 2: i * 2 + 2 * 2 + 1: 2, j: j + 2]
                     ref[n, o, i, j] = bias[o] + int((patch * w[o]).sum())
     assert np.array_equal(got, ref)
+    assert np.array_equal(conv_accumulate_int(x, w, bias, -5, (2, 1), (1, 2), (2, 1), 3), ref)
+    assert not np.array_equal(conv_accumulate_int(x, w, bias, -4, (2, 1), (1, 2), (2, 1), 3), ref)
+
+
+def test_integer_gemm_linear_is_exact_beyond_float32():
+    x, w = _worst_case()
+    exact = (x.astype(object) @ w.T.astype(object)).astype(np.int64)
+    assert np.array_equal(linear_accumulate_int(x, w, np.zeros(8, np.int64), 0), exact)
