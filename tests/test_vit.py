@@ -18,6 +18,15 @@ def vit_tiny():
     return prepare("vit-tiny")
 
 
+def test_timm_deit_tiny_every_layer_equals_independent_computation():
+    """deit_tiny_patch16_224 (seeded random weights) converts without model-specific code."""
+    deit = prepare("deit-tiny")
+    result = assert_graph_matches(deit.graph, deit.x_int)
+    assert all(isinstance(op, INTEGER_OPS) for op in deit.graph.ops)
+    assert {"layernorm", "softmax", "lut", "matmul"} <= {op.kind for op in deit.graph.ops}
+    assert result.output.shape == (1, 1000)
+
+
 def test_timm_vit_tiny_every_layer_equals_independent_computation(vit_tiny):
     result = assert_graph_matches(vit_tiny.graph, vit_tiny.x_int)
     kinds = {op.kind for op in vit_tiny.graph.ops}

@@ -4,9 +4,9 @@ Each entry gives the float model, calibration batches and the golden input:
 
 * ``digits-cnn``: the default model, trained on scikit-learn's digits (committed checkpoint);
 * ``digits-vit``: a small timm VisionTransformer trained on the same data (committed);
-* ``resnet18`` (torchvision), ``timm-resnet18`` and ``vit-tiny`` (timm
-  ``vit_tiny_patch16_224``): seeded random weights and inputs, for bit-exactness and
-  speed work at 224x224.
+* ``resnet18`` (torchvision), ``timm-resnet18``, ``vit-tiny`` and ``deit-tiny`` (timm
+  ``vit_tiny_patch16_224``, ``deit_tiny_patch16_224``): seeded random weights and
+  inputs, for bit-exactness and speed work at 224x224.
 """
 from __future__ import annotations
 
@@ -47,16 +47,12 @@ def _torchvision_resnet18():
     return torchvision.models.resnet18(weights=None)
 
 
-def _timm_vit_tiny():
-    import timm
+def _timm(arch: str) -> Callable[[], nn.Module]:
+    def build():
+        import timm
 
-    return timm.create_model("vit_tiny_patch16_224", pretrained=False)
-
-
-def _timm_resnet18():
-    import timm
-
-    return timm.create_model("resnet18", pretrained=False)
+        return timm.create_model(arch, pretrained=False)
+    return build
 
 
 def _digits_entry(name, build, description) -> ModelEntry:
@@ -78,10 +74,12 @@ MODELS: dict[str, ModelEntry] = {e.name: e for e in (
                   "timm VisionTransformer (2 blocks, dim 48) trained on digits, committed checkpoint"),
     _random_entry("resnet18", _torchvision_resnet18,
                   "torchvision resnet18, seeded random weights, 224x224 random input"),
-    _random_entry("timm-resnet18", _timm_resnet18,
+    _random_entry("timm-resnet18", _timm("resnet18"),
                   "timm resnet18, seeded random weights, 224x224 random input"),
-    _random_entry("vit-tiny", _timm_vit_tiny,
+    _random_entry("vit-tiny", _timm("vit_tiny_patch16_224"),
                   "timm vit_tiny_patch16_224, seeded random weights, 224x224 random input", 2),
+    _random_entry("deit-tiny", _timm("deit_tiny_patch16_224"),
+                  "timm deit_tiny_patch16_224, seeded random weights, 224x224 random input", 2),
 )}
 
 
