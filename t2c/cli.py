@@ -55,6 +55,8 @@ def cmd_export(args):
 
     if not args.all and not args.layer:
         raise ValueError("say which layers: --layer NAME (repeatable) or --all")
+    if args.engine:
+        return _export_engine(args)
     t0 = time.time()
     graph = prepare(args.model, _config(args)).graph
     out = args.out or f"export/{args.model}-{args.format}"
@@ -63,6 +65,27 @@ def cmd_export(args):
     files = sum(len(r["files"]) for r in records)
     print(f"wrote {files} {args.format} memory images ({len(records)} tensors) of {args.model} "
           f"to {out} in {time.time() - t0:.1f} s")
+
+
+def _export_engine(args):
+    """``export --engine``: the layer engine's images, from golden vectors made on the fly."""
+    import tempfile
+
+    from .export.engine import Geometry, export_engine
+    from .golden import read_golden, write_golden
+    from .pipeline import prepare
+
+    t0 = time.time()
+    p = prepare(args.model, _config(args))
+    for name in args.layer or []:
+        p.graph.op(name)  # an unknown name fails here, listing the valid ones
+    out = args.out or f"export/{args.model}-engine"
+    with tempfile.TemporaryDirectory(prefix="t2c-golden-") as tmp:
+        golden = read_golden(write_golden(p.graph, p.x_int, f"{tmp}/golden"))
+        written = export_engine(golden, out, None if args.all else args.layer,
+                                Geometry(rows=args.rows, cols=args.lanes), args.format, progress=True)
+    print(f"wrote layer-engine images of {len(written)} layers of {args.model} "
+          f"({args.rows}x{args.lanes} array) to {out} in {time.time() - t0:.1f} s")
 
 
 def cmd_inspect(args):
@@ -96,7 +119,12 @@ def main(argv=None) -> int:
     p.add_argument("--format", default="hex", choices=["hex", "bin", "coe", "mif", "raw", "c"])
     p.add_argument("--layout", help="weight layout keys, e.g. 'word=32,elem=4,banks=2' (docs/formats.md)")
     p.add_argument("--lanes", type=int, default=8, help="output channels per weight row (array COLS)")
-    p.add_argument("--out", help="output directory (default export/<model>-<format>)")
+    p.add_argument("--out", help="output directory (default export/<model>-<format>, "
+                                 "export/<model>-engine with --engine)")
+    p.add_argument("--engine", action="store_true",
+                   help="instead: rtl/layer_engine.v's memory images of each conv/linear/matmul layer "
+                        "(docs/engine.md), one directory per layer")
+    p.add_argument("--rows", type=int, default=8, help="with --engine: MAC array rows (ROWS)")
     p.set_defaults(fn=cmd_export)
     p = sub.add_parser("inspect", help="summarize a memory image (format, width, depth, values)")
     p.add_argument("file")

@@ -182,7 +182,7 @@ def test_refuses_what_the_engine_cannot_run():
         layer.check(E.Geometry(abits=4))
     with pytest.raises(ValueError, match="WBITS=4"):
         layer.check(E.Geometry(wbits=4))
-    with pytest.raises(ValueError, match="avgpool layer; the layer engine runs conv, linear and matmul"):
+    with pytest.raises(ValueError, match="'avgpool' is 'avgpool'; the layer engine runs conv, linear and matmul layers: conv1"):
         E.EngineLayer.from_golden(GOLDEN, "avgpool")
 
 

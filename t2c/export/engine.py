@@ -215,8 +215,8 @@ class EngineLayer:
         entry = golden.layer(name)
         kind = entry["op"]
         if kind not in ENGINE_OPS:
-            raise ValueError(f"layer {name!r} is a {kind} layer; the layer engine runs conv, "
-                             f"linear and matmul layers ({', '.join(engine_layer_names(golden))})")
+            raise ValueError(f"layer {name!r} is {kind!r}; the layer engine runs conv, linear and "
+                             f"matmul layers: {', '.join(engine_layer_names(golden))}")
         a, t = entry["attrs"], entry["tensors"]
         x, y = t["input"], t["output"]
         if kind == "matmul":
@@ -656,3 +656,55 @@ def decode_output(words, layer: EngineLayer, geo: Geometry = Geometry()) -> np.n
 def with_pixels(layer: EngineLayer, pix_end: int | None) -> EngineLayer:
     """A copy that computes only output pixels ``[0, pix_end)`` (e.g. a quick run of a big layer)."""
     return replace(layer, pix_end=pix_end)
+
+
+# =====================================================================================
+# whole export (``t2c export --engine``)
+# =====================================================================================
+
+ENGINE_JSON = "engine.json"  # per layer: HDL parameters and which image goes to which parameter
+
+
+def layer_images(golden, name: str, out_dir: str | Path, geo: Geometry = Geometry(),
+                 fmt: str = "hex") -> Images:
+    """The engine's images of golden layer ``name`` (with the expected output) in ``out_dir``."""
+    layer = EngineLayer.from_golden(golden, name)
+    residual = golden.tensor(name, "residual") if layer.residual else None
+    return write_images(layer, golden.tensor(name, "input"), residual, out_dir, geo,
+                        expected=golden.tensor(name, "output"), fmt=fmt)
+
+
+def export_engine(golden, out: str | Path, layers: list[str] | None = None,
+                  geo: Geometry = Geometry(), fmt: str = "hex", progress: bool = False) -> list[Images]:
+    """Write the engine's images of ``layers`` (default: every layer it runs) under ``out``,
+    one directory per layer with its ``memories.json`` and ``engine.json`` (the
+    ``layer_engine`` parameters to build with, file parameters as names relative to that
+    directory).  ``out`` is replaced whole, and only when every layer was written."""
+    import json
+
+    from ..fileio import atomic_dir
+
+    names = layers or engine_layer_names(golden)
+    if not names:
+        raise ValueError("the model has no conv, linear or matmul layer for the engine")
+    for name in names:  # unknown or unsupported layers fail here, before anything is written
+        EngineLayer.from_golden(golden, name).check(geo)
+    written = []
+    with atomic_dir(out) as tmp:
+        it = names
+        if progress:
+            from tqdm import tqdm
+
+            it = tqdm(names, desc="engine images", unit="layer")
+        for name in it:
+            images = layer_images(golden, name, tmp / name, geo, fmt)
+            files = {k: p.name for k, p in images.hdl_files().items()}
+            (tmp / name / ENGINE_JSON).write_text(json.dumps(
+                {"layer": name, "kind": images.layer.kind, "parameters": images.hdl_parameters(),
+                 "files": files, "expected_output": images.paths[OUTPUT_NAME].name,
+                 "macs": images.layer.macs}, indent=1) + "\n")
+            written.append(images)
+    for images in written:  # the images now live under out, not in the temporary directory
+        images.directory = Path(out) / images.directory.name
+        images.paths = {k: images.directory / p.name for k, p in images.paths.items()}
+    return written
