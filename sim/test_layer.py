@@ -2,8 +2,9 @@
 (``==`` on every output element).
 
 * every conv/linear layer of the default model (``golden/digits-cnn``);
-* the attention matmuls of digits-vit (Q·Kᵀ and attention·V of both blocks: two
-  activations, the second one in the weight memory with its zero point);
+* every layer of digits-vit the engine runs: patch embedding, QKV, projection (with the
+  fused residual), MLP, head, and the attention matmuls Q·Kᵀ and attention·V of both
+  blocks (two activations, the second one in the weight memory with its zero point);
 * synthetic single-layer graphs for what the default model does not exercise:
   depthwise and grouped convs (column tiles straddling groups), 7x7 kernels, stride,
   padding, dilation, a 1x1 conv with K = 1 (back-to-back tiles shorter than the drain),
@@ -34,7 +35,9 @@ import simutil as su
 MODEL = lu.DEFAULT_MODEL
 LAYERS = lu.engine_layers(lu.golden_dir(MODEL))  # conv1 .. conv4, fc
 VIT_MODEL = "digits-vit"
-VIT_MATMULS = [f"blocks.{b}.attn.{op}" for b in (0, 1) for op in ("qk", "av")]
+VIT_LAYERS = ["patch_embed.proj", "head"] + [  # every layer of digits-vit the engine runs
+    f"blocks.{b}.{op}" for b in (0, 1)
+    for op in ("attn.qkv", "attn.qk", "attn.av", "attn.proj", "mlp.fc1", "mlp.fc2")]
 SYNTHETIC_SEED = 2024
 
 
@@ -54,24 +57,22 @@ async def layer_tb(dut):
     await lu.run_engine(dut)
 
 
-# ------------------------------------------------------------------ default model
-@pytest.mark.parametrize("layer", LAYERS)
+# ------------------------------------------------------------------ model layers
+CASES = [(MODEL, layer) for layer in LAYERS] + [(VIT_MODEL, layer) for layer in VIT_LAYERS]
+
+
+@pytest.mark.parametrize("model,layer", CASES, ids=[f"{m}-{n}" for m, n in CASES])
 @pytest.mark.parametrize("sim", su.SIMULATORS)
-def test_layer(sim, layer, request):
+def test_layer(sim, model, layer, request):
+    """Golden vectors of the committed default model, or generated once (deterministic)."""
     su.require_simulator(sim)
-    res = lu.run(MODEL, layer, sim, test_id=request.node.name, quiet=False)
+    res = lu.run(model, layer, sim, test_id=request.node.name, quiet=False)
     print(lu.verdict(res))
     assert res.mismatches == 0, res.message
 
 
-@pytest.mark.parametrize("layer", VIT_MATMULS)
-@pytest.mark.parametrize("sim", su.SIMULATORS)
-def test_vit_matmul(sim, layer, request):
-    """Q·Kᵀ and attention·V of digits-vit (golden vectors generated once, deterministic)."""
-    su.require_simulator(sim)
-    res = lu.run(VIT_MODEL, layer, sim, test_id=request.node.name, quiet=False)
-    print(lu.verdict(res))
-    assert res.mismatches == 0, res.message
+def test_vit_layer_list_is_every_engine_layer():
+    assert sorted(VIT_LAYERS) == sorted(lu.engine_layers(lu.ensure_golden(VIT_MODEL)))
 
 
 # ------------------------------------------------------------------ synthetic layers
@@ -313,15 +314,23 @@ def test_partial_run(request):
     assert res.compared == 16 * 20 and res.steps == 3 * 2 * 9  # 3 row tiles x 2 column tiles x K
 
 
+def use_broken_unit(tmp_path, monkeypatch, module: str, good: str, bad: str) -> None:
+    """Run the engine with a copy of ``rtl/<module>.v`` whose text ``good`` is ``bad``
+    (through T2C_RTL_DIR, as a user's own unit would be)."""
+    text = (su.RTL_DIR / f"{module}.v").read_text()
+    broken = text.replace(good, bad)
+    assert broken != text, f"{module}.v changed: update this test's edit"
+    (tmp_path / f"{module}.v").write_text(broken)
+    monkeypatch.setenv("T2C_RTL_DIR", str(tmp_path))
+    assert lu.rtl_sources()[lu.RTL.index(module)] == tmp_path / f"{module}.v"
+
+
 def test_matmul_needs_the_weight_zero_point(tmp_path, monkeypatch, request):
     """An engine that feeds the MAC array the second operand's codes without subtracting
     its zero point still passes every conv (w_zp = 0) but fails the matmul and names it."""
     sim = _first_sim()
-    text = (su.RTL_DIR / "layer_engine.v").read_text()
-    broken = text.replace("{w_signed & wc[WBITS-1], wc} - d_w_zp[WXB-1:0]", "{w_signed & wc[WBITS-1], wc}")
-    assert broken != text, "layer_engine.v changed: update this test's edit"
-    (tmp_path / "layer_engine.v").write_text(broken)
-    monkeypatch.setenv("T2C_RTL_DIR", str(tmp_path))
+    use_broken_unit(tmp_path, monkeypatch, "layer_engine",
+                    "{w_signed & wc[WBITS-1], wc} - d_w_zp[WXB-1:0]", "{w_signed & wc[WBITS-1], wc}")
     res = lu.run("synthetic", "matmul_qk", sim, test_id=request.node.name,
                  gdir=synthetic_golden("matmul_qk"), quiet=False)
     print(res.message)
@@ -334,12 +343,8 @@ def test_own_unit_replaces_ours(tmp_path, monkeypatch, request):
     """T2C_RTL_DIR: your version of one of our units runs in the same testbench.  Here a
     mac_pe whose accumulator drops the bias: every output can change, and the check says so."""
     sim = _first_sim()
-    text = (su.RTL_DIR / "mac_pe.v").read_text()
-    broken = text.replace("(first_i ? bias_i : acc_q)", "(first_i ? {ACCW{1'b0}} : acc_q)")
-    assert broken != text, "mac_pe.v changed: update this test's edit"
-    (tmp_path / "mac_pe.v").write_text(broken)
-    monkeypatch.setenv("T2C_RTL_DIR", str(tmp_path))
-    assert lu.rtl_sources()[lu.RTL.index("mac_pe")] == tmp_path / "mac_pe.v"
+    use_broken_unit(tmp_path, monkeypatch, "mac_pe", "(first_i ? bias_i : acc_q)",
+                    "(first_i ? {ACCW{1'b0}} : acc_q)")
     res = lu.run(MODEL, "conv2", sim, test_id=request.node.name, quiet=False)
     print(res.message)
     assert res.mismatches > 0 and "expected" in res.message
