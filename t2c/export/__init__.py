@@ -11,6 +11,7 @@ from .formats import (EXTENSIONS, FORMATS, SIDECAR_NAME, ChecksumError, bank_pat
                       decode_words, detect_format, encode_words, find_record, parse_header,
                       read_memory, read_sidecar, read_words, write_memory, write_sidecar,
                       write_words)
+from . import engine  # the layer engine's memory images (docs/engine.md)
 from .inspect import inspect_file
 from .layout import (Layout, as_limbs, from_banks, ints_to_limbs, limbs_to_int, memory_depth,
                      pack, tile, tiled_shape, to_banks, unpack, untile, words_per_bank)
@@ -21,5 +22,5 @@ __all__ = [
     "FORMATS", "EXTENSIONS", "SIDECAR_NAME", "ChecksumError",
     "write_memory", "read_memory", "write_words", "read_words", "encode_words", "decode_words",
     "write_sidecar", "read_sidecar", "find_record", "detect_format", "bank_paths", "parse_header",
-    "c_type", "inspect_file",
+    "c_type", "inspect_file", "engine",
 ]
