@@ -5,7 +5,7 @@
 //   r = max(isqrt(sum(d * d) + eps), 1)
 //   y = clip(div_round(d * g[c] + o[c] * r, r << G) + zy, qmin, qmax)
 //
-// The division is done as  L = qmin - zy,  o' = o - (L << G),
+// The division is done as (G = shift_i)  L = qmin - zy,  o' = o - (L << G),
 //   t = floor((2 * (d * g + o' * r) + (r << G)) / 2^(G+1))      (arithmetic shift)
 //   y = qmin                          when t < 0
 //       qmax                          when t >= r << OUT_BITS
@@ -15,34 +15,41 @@
 // negative a), and subtracting L * r before dividing by r subtracts exactly L from the
 // quotient; qmax - qmin < 2^OUT_BITS, so a quotient >= 2^OUT_BITS always clips to qmax.
 //
-// Row-serial, one row at a time (x buffered: three passes over it):
-//   LOAD  n cycles     accept x (ready_o high), store it (offset binary), sum
-//   SQ    n + 2        read x back, d = n*u - S, ssq += d*d
+// Row-serial, one row at a time (the row is buffered: three passes over it):
+//   LOAD  n cycles     accept x with its channel's gain and offset (ready_o high),
+//                      store them (x in offset binary), S = sum
+//   SQ    n + 1        read x back, d = n*u - S, ssq += d*d
 //   SQRT  1 + RW       digit-by-digit restoring square root of ssq + eps, one bit per cycle
-//   OUT   2 + n*(OUT_BITS+1)  per element: load the divider (1), OUT_BITS steps; the
-//                      next element is read and its products formed meanwhile
-// y_o is valid the cycle after an element's last divider step; the next row's LOAD
-// starts the cycle after the last element's last step (docs/vit_rtl.md: timing).
+//   OUT   2 + n*(OUT_BITS+1)  per element: load the divider (1), OUT_BITS restoring
+//                      steps; the next element is read and its products formed meanwhile
+// so a row takes n*(OUT_BITS+3) + RW + 4 cycles (n = 48, defaults: 553).  y_o is valid
+// the cycle after an element's last divider step; the next row's LOAD starts in that
+// same cycle (docs/vit_rtl.md, "layernorm": timing).
 //
-// Widths (B = IN_BITS, NB = ceil(log2 MAX_N), so n - 1 < 2^NB):
+// Widths (B = IN_BITS, NB = ceil(log2 MAX_N), so n - 1 < 2^NB; Gm = MAX_SHIFT):
 //   |d| = |sum_j (u_i - u_j)| <= (n-1)(2^B - 1) < 2^(B+NB)      DW  = B + NB + 1 (signed)
-//   sum d*d < 2^NB * 2^(2(B+NB))                                 SSW = 2B + 3NB
-//   radicand ssq + eps < 2^max(SSW, EPS_BITS) * 2                RADW = max(SSW, EPS_BITS) + 1
-//   r < 2^RW,  RW = ceil(RADW / 2)   (n = 192, B = 8: SSW = 40, RW = 21)
-//   d * g: DW + GAIN_BITS;  o' = o - (L << G): OPW = max(OFF_BITS, OUT_BITS + 2 + G) + 1
-//   o' * r: OPW + RW + 1;  2 * (d g + o' r) + (r << G): NUMW (below), no overflow.
-// gain and offset are signed GAIN_BITS / OFF_BITS words; eps is unsigned EPS_BITS;
-// zy, qmin, qmax are signed OUT_BITS + 1 (hold every int and uint OUT_BITS code) with
-// qmin <= qmax and qmax - qmin < 2^OUT_BITS.  sim/layernorm_util.py refuses a layer
-// that does not fit these widths.
+//   sum d*d <= n * max d^2 < 2^NB * 2^(2(B+NB))                 SSW = 2B + 3NB
+//   radicand ssq + eps < 2^SSW + 2^EPS_BITS <= 2^(max(SSW, EPS_BITS) + 1)
+//   r < 2^RW,  RW = ceil((max(SSW, EPS_BITS) + 1) / 2)   (n <= 256, B = 8: SSW = 40,
+//            RW = 21; the isqrt argument needs 41 bits, more than 32)
+//   r >= |d_i| (isqrt is monotone and d_i^2 <= sum d*d), r >= 1
+//   d * g: P1W = DW + GAIN_BITS;  L = qmin - zy: YW = OUT_BITS + 2;
+//   o' = o - (L << G): OPW = max(OFF_BITS, YW + Gm) + 1;  o' * r: P2W = OPW + RW + 1
+//   2 * (d g + o' r) + (r << G): NUMW = max(max(P1W, P2W) + 2, RW + Gm + 1) + 1 bits
+//   (also >= RW + OUT_BITS + 1 to hold r << OUT_BITS); t and the divider remainder < r
+//   need no more.  Every sum above is formed at a width that cannot overflow.
+// gain_i and offset_i are signed GAIN_BITS / OFF_BITS, shift_i (G) 0 .. MAX_SHIFT (>= 1),
+// eps_i unsigned EPS_BITS; zy_i, qmin_i, qmax_i are signed OUT_BITS + 1 (they hold
+// every int and uint OUT_BITS code) with qmin <= qmax and qmax - qmin < 2^OUT_BITS.
+// sim/layernorm_util.py (check_fits) refuses a layer that does not fit these widths.
 //
-// GAIN_FILE / OFFSET_FILE: absolute paths, one GAIN_BITS / OFF_BITS hex word per
-// channel (two's complement), channel 0 first ($readmemh into ROMs of 2^NB entries):
-// the per-channel parameters are fixed per layer, like softmax's exp table.
-// n_i, eps_i, zy_i, qmin_i, qmax_i are sampled with a row's first element; n must be
-// 1 .. MAX_N and equal to the number of channels of the tables.  No back-pressure on
-// the output: y_o is valid for one cycle with valid_o, last_o marks a row's last
-// element, r_o holds the row's root r while its outputs come out (for tests).
+// Interface: x_i, gain_i, offset_i form one element (transferred when valid_i && ready_o);
+// the caller streams each element's per-channel gain and offset with it (channel c =
+// position in the row), as the requantizer takes its per-lane parameters, so layers
+// with other tables or shifts need no rebuild.  n_i, shift_i, eps_i, zy_i, qmin_i and
+// qmax_i are sampled with a row's first element; n must be 1 .. MAX_N.  No back-pressure
+// on the output: y_o is valid for one cycle with valid_o, last_o marks a row's last
+// element, and r_o holds the row's root r while its outputs come out (for tests).
 module layernorm #(
   parameter integer IN_BITS    = 8,
   parameter integer IN_SIGNED  = 1,
@@ -50,10 +57,8 @@ module layernorm #(
   parameter integer MAX_N      = 256,
   parameter integer GAIN_BITS  = 16,
   parameter integer OFF_BITS   = 32,
-  parameter integer GAIN_SHIFT = 15,
+  parameter integer MAX_SHIFT  = 30,
   parameter integer EPS_BITS   = 32,
-  parameter         GAIN_FILE   = "",
-  parameter         OFFSET_FILE = "",
   // derived, do not override: width of r (RW below)
   parameter integer RW_P = (((2 * IN_BITS + 3 * ((MAX_N > 1) ? $clog2(MAX_N) : 1)) > EPS_BITS
                              ? (2 * IN_BITS + 3 * ((MAX_N > 1) ? $clog2(MAX_N) : 1))
@@ -62,6 +67,7 @@ module layernorm #(
   input  wire                                         clk_i,
   input  wire                                         rst_ni,
   input  wire [$clog2(MAX_N+1)-1:0]                   n_i,
+  input  wire [$clog2(MAX_SHIFT+1)-1:0]               shift_i,
   input  wire [EPS_BITS-1:0]                          eps_i,
   input  wire signed [OUT_BITS:0]                     zy_i,
   input  wire signed [OUT_BITS:0]                     qmin_i,
@@ -69,6 +75,8 @@ module layernorm #(
   input  wire                                         valid_i,
   output wire                                         ready_o,
   input  wire [IN_BITS-1:0]                           x_i,
+  input  wire signed [GAIN_BITS-1:0]                  gain_i,
+  input  wire signed [OFF_BITS-1:0]                   offset_i,
   output wire                                         valid_o,
   output wire                                         last_o,
   output wire [OUT_BITS-1:0]                          y_o,
@@ -76,7 +84,7 @@ module layernorm #(
 );
 
   // ---------------------------------------------------------------- widths
-  localparam integer G     = GAIN_SHIFT;
+  localparam integer SHW   = $clog2(MAX_SHIFT + 1);               // shift_i: G
   localparam integer W     = OUT_BITS;                            // divider steps
   localparam integer NW    = $clog2(MAX_N + 1);                   // holds 0 .. MAX_N
   localparam integer NB    = (MAX_N > 1) ? $clog2(MAX_N) : 1;     // n - 1 < 2^NB
@@ -88,13 +96,13 @@ module layernorm #(
   localparam integer RW    = RW_P;   // ceil((max(SSW, EPS_BITS) + 1) / 2): r < 2^RW
   localparam integer RADP  = 2 * RW;                              // radicand, padded
   localparam integer YW    = OUT_BITS + 2;                        // L = qmin - zy, y, signed
-  localparam integer LGW   = YW + G;                              // L << G
+  localparam integer LGW   = YW + MAX_SHIFT;                      // L << G
   localparam integer OPW   = ((OFF_BITS > LGW) ? OFF_BITS : LGW) + 1;  // o', signed
   localparam integer P1W   = DW + GAIN_BITS;                      // d * g
   localparam integer P2W   = OPW + RW + 1;                        // o' * r
   localparam integer N0W   = ((P1W > P2W) ? P1W : P2W) + 1;       // d g + o' r
   localparam integer NA    = N0W + 1;                             // 2 (d g + o' r)
-  localparam integer NBW   = RW + G + 1;                          // r << G, as signed
+  localparam integer NBW   = RW + MAX_SHIFT + 1;                  // r << G, as signed
   localparam integer NC    = ((NA > NBW) ? NA : NBW) + 1;
   localparam integer NUMW  = ((NC > RW + W + 1) ? NC : RW + W + 1);  // also holds r << W
   localparam integer FLIP_I = (IN_SIGNED != 0) ? (1 << (IN_BITS - 1)) : 0;
@@ -113,6 +121,7 @@ module layernorm #(
   reg [2:0]                st_q;
   reg [NW-1:0]             n_q;
   reg [EPS_BITS-1:0]       eps_q;
+  reg [SHW-1:0]            gs_q;       // G of the row
   reg signed [OUT_BITS:0]  zy_q, qmin_q, qmax_q;
   reg [NW-1:0]             rc_q;       // load / read counter
   reg [NW-1:0]             wc_q;       // element in the divider
@@ -125,14 +134,10 @@ module layernorm #(
   reg [CW-1:0]             k_q;        // step counter (SQRT, DIV)
   reg                      sv_q;       // SQ: ur_q holds an element
 
-  // ---------------------------------------------------------------- memories
+  // ---------------------------------------------------------------- row buffer
   reg [IN_BITS-1:0]          xbuf  [0:DEPTH-1];
-  reg signed [GAIN_BITS-1:0] gmem  [0:DEPTH-1];
-  reg signed [OFF_BITS-1:0]  omem  [0:DEPTH-1];
-  initial begin
-    $readmemh(GAIN_FILE, gmem);
-    $readmemh(OFFSET_FILE, omem);
-  end
+  reg signed [GAIN_BITS-1:0] gbuf  [0:DEPTH-1];
+  reg signed [OFF_BITS-1:0]  obuf  [0:DEPTH-1];
 
   // ---------------------------------------------------------------- combinational
   reg                first_in, last_in, rd_go;
@@ -150,13 +155,15 @@ module layernorm #(
   assign ready_o = (st_q == S_LOAD);
   wire accept = valid_i && (st_q == S_LOAD);
 
-  // x written in LOAD; x, gain, offset read (registered) in SQ and OUT
+  // x, gain, offset written in LOAD; read (registered) in SQ and OUT
   reg [IN_BITS-1:0]          ur_q;
   reg signed [GAIN_BITS-1:0] gr_q;
   reg signed [OFF_BITS-1:0]  or_q;
   always @(posedge clk_i) begin
     if (accept) begin
       xbuf[rc_q[NB-1:0]] <= u_in;
+      gbuf[rc_q[NB-1:0]] <= gain_i;
+      obuf[rc_q[NB-1:0]] <= offset_i;
     end
   end
   always @(posedge clk_i or negedge rst_ni) begin
@@ -166,8 +173,8 @@ module layernorm #(
       or_q <= {OFF_BITS{1'b0}};
     end else if (rd_go) begin
       ur_q <= xbuf[rc_q[NB-1:0]];
-      gr_q <= gmem[rc_q[NB-1:0]];
-      or_q <= omem[rc_q[NB-1:0]];
+      gr_q <= gbuf[rc_q[NB-1:0]];
+      or_q <= obuf[rc_q[NB-1:0]];
     end
   end
 
@@ -211,7 +218,7 @@ module layernorm #(
   always @(*) begin
     lq     = {qmin_q[OUT_BITS], qmin_q} - {zy_q[OUT_BITS], zy_q};
     oprime = {{(OPW-OFF_BITS){or_q[OFF_BITS-1]}}, or_q}
-           - ({{(OPW-YW){lq[YW-1]}}, lq} << G);
+           - ({{(OPW-YW){lq[YW-1]}}, lq} << gs_q);
     p1     = {{(P1W-DW){d[DW-1]}}, d} * {{(P1W-GAIN_BITS){gr_q[GAIN_BITS-1]}}, gr_q};
     p2     = {{(P2W-OPW){oprime[OPW-1]}}, oprime} * {{(P2W-RW){1'b0}}, r_q};
   end
@@ -220,14 +227,15 @@ module layernorm #(
 
   // t = (2 (p1 + p2) + (r << G)) >>> (G + 1); classify against 0 and r << W
   /* verilator lint_off UNUSEDSIGNAL */
-  reg signed [NUMW-1:0] tnum, t;   // t: top G+1 bits are sign copies
+  reg signed [NUMW-1:0] tnum, tg, t;   // t: top G+1 bits are sign copies
   /* verilator lint_on UNUSEDSIGNAL */
   reg [NUMW-1:0]        rw_lim;
   reg                   t_neg, t_big;
   always @(*) begin
     tnum   = (({{(NUMW-P1W){p1_q[P1W-1]}}, p1_q} + {{(NUMW-P2W){p2_q[P2W-1]}}, p2_q}) <<< 1)
-           + ({{(NUMW-RW){1'b0}}, r_q} << G);
-    t      = tnum >>> (G + 1);
+           + ({{(NUMW-RW){1'b0}}, r_q} << gs_q);
+    tg     = tnum >>> gs_q;
+    t      = tg >>> 1;
     rw_lim = {{(NUMW-RW-W){1'b0}}, r_q, {W{1'b0}}};
     t_neg  = t[NUMW-1];
     t_big  = !t_neg && (t >= $signed(rw_lim));
@@ -276,6 +284,7 @@ module layernorm #(
       st_q   <= S_LOAD;
       n_q    <= {NW{1'b0}};
       eps_q  <= {EPS_BITS{1'b0}};
+      gs_q   <= {SHW{1'b0}};
       zy_q   <= {(OUT_BITS+1){1'b0}};
       qmin_q <= {(OUT_BITS+1){1'b0}};
       qmax_q <= {(OUT_BITS+1){1'b0}};
@@ -303,6 +312,7 @@ module layernorm #(
             if (first_in) begin
               n_q    <= n_i;
               eps_q  <= eps_i;
+              gs_q   <= shift_i;
               zy_q   <= zy_i;
               qmin_q <= qmin_i;
               qmax_q <= qmax_i;

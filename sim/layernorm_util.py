@@ -24,115 +24,108 @@ import vit_util as vu
 TEST_MODULE = "test_layernorm"
 RTL = ("layernorm",)
 R_NAME = "r.hex"
-DEFAULTS = dict(max_n=256, gain_bits=16, off_bits=32, eps_bits=32)
+DEFAULTS = dict(max_n=256, gain_bits=16, off_bits=32, max_shift=30, eps_bits=32)
 EXTRA_CYCLES_PER_ROW = 40   # a row takes n (OUT_BITS + 3) + RW + 4 cycles (docs/vit_rtl.md)
 
 
 def widths(*, in_bits: int, out_bits: int, max_n: int, gain_bits: int, off_bits: int,
-           eps_bits: int, gain_shift: int) -> dict:
+           max_shift: int, eps_bits: int) -> dict:
     """The derived widths of rtl/layernorm.v (same formulas as its localparams)."""
     nb = max(1, (max_n - 1).bit_length()) if max_n > 1 else 1   # $clog2(MAX_N)
     nw = max(1, int(max_n).bit_length())                          # $clog2(MAX_N + 1)
+    shw = max(1, int(max_shift).bit_length())                     # $clog2(MAX_SHIFT + 1)
     ssw = 2 * in_bits + 3 * nb
     rw = (max(ssw, eps_bits) + 2) // 2
-    yw = out_bits + 2
-    opw = max(off_bits, yw + gain_shift) + 1
+    opw = max(off_bits, out_bits + 2 + max_shift) + 1
     p1w, p2w = in_bits + nb + 1 + gain_bits, opw + rw + 1
-    nc = max(max(p1w, p2w) + 2, rw + gain_shift + 1) + 1
-    return dict(NB=nb, NW=nw, DW=in_bits + nb + 1, SSW=ssw, RW=rw, OPW=opw, P1W=p1w, P2W=p2w,
-                NUMW=max(nc, rw + out_bits + 1), DEPTH=1 << nb,
-                DSW=nw + eps_bits + 3 * (out_bits + 1))
+    nc = max(max(p1w, p2w) + 2, rw + max_shift + 1) + 1
+    return dict(NB=nb, NW=nw, SHW=shw, DW=in_bits + nb + 1, SSW=ssw, RW=rw, OPW=opw, P1W=p1w,
+                P2W=p2w, NUMW=max(nc, rw + out_bits + 1),
+                DSW=nw + shw + eps_bits + 3 * (out_bits + 1))
 
 
-def _fits_signed(a, bits: int) -> bool:
-    a = np.asarray(a, dtype=object)
-    return bool(a.size == 0 or (min(a.flat) >= -(1 << (bits - 1)) and max(a.flat) < 1 << (bits - 1)))
+def _outside(a, lo: int, hi: int) -> bool:
+    a = np.asarray(a, dtype=object).reshape(-1)
+    return bool(a.size) and (min(a) < lo or max(a) > hi)
 
 
-def check_fits(*, lens, x, eps, zy, qmin, qmax, gain, offset, gain_shift: int, in_bits: int,
+def check_fits(*, lens, x, gain, offset, shift, eps, zy, qmin, qmax, in_bits: int,
                in_signed: bool, out_bits: int, max_n: int, gain_bits: int, off_bits: int,
-               eps_bits: int) -> None:
-    """Raise ValueError when the data exceeds the widths rtl/layernorm.v is built with."""
-    lens, x = np.asarray(lens), np.asarray(x)
+               max_shift: int, eps_bits: int) -> None:
+    """Raise ValueError when the data exceeds the widths rtl/layernorm.v is built with
+    (the bounds derived in its header then no longer hold)."""
+    lens = np.asarray(lens)
     problems = []
     if lens.min() < 1 or lens.max() > max_n:
         problems.append(f"row lengths {lens.min()}..{lens.max()} outside 1..MAX_N={max_n}")
-    if lens.max() > len(gain) or len(gain) != len(offset):
-        problems.append(f"{len(gain)} gains / {len(offset)} offsets for rows of {lens.max()}")
-    lo, hi = (-(1 << (in_bits - 1)), (1 << (in_bits - 1)) - 1) if in_signed else (0, (1 << in_bits) - 1)
-    if x.size and (x.min() < lo or x.max() > hi):
-        problems.append(f"input codes {x.min()}..{x.max()} outside {lo}..{hi}")
-    if not _fits_signed(gain, gain_bits):
-        problems.append(f"gain {min(gain)}..{max(gain)} does not fit GAIN_BITS={gain_bits}")
-    if not _fits_signed(offset, off_bits):
-        problems.append(f"offset {min(offset)}..{max(offset)} does not fit OFF_BITS={off_bits}")
-    eps = np.asarray(eps, dtype=object)
-    if min(eps.flat) < 0 or max(eps.flat) >= 1 << eps_bits:
-        problems.append(f"eps_int {max(eps.flat)} does not fit EPS_BITS={eps_bits}")
-    for name, v in (("zy", zy), ("qmin", qmin), ("qmax", qmax)):
-        if not _fits_signed(v, out_bits + 1):
-            problems.append(f"{name} does not fit OUT_BITS+1={out_bits + 1} bits")
-    span = np.asarray(qmax, dtype=np.int64) - np.asarray(qmin, dtype=np.int64)
-    if span.min() < 0 or span.max() >= 1 << out_bits:
-        problems.append(f"need 0 <= qmax - qmin < 2^OUT_BITS, got {span.min()}..{span.max()}")
-    if not 0 <= gain_shift <= 62:
-        problems.append(f"gain_shift {gain_shift} outside 0..62")
+    lo = -(1 << (in_bits - 1)) if in_signed else 0
+    checks = [("input codes", x, lo, lo + (1 << in_bits) - 1),
+              ("gain", gain, -(1 << (gain_bits - 1)), (1 << (gain_bits - 1)) - 1),
+              ("offset", offset, -(1 << (off_bits - 1)), (1 << (off_bits - 1)) - 1),
+              ("gain_shift", shift, 0, max_shift),
+              ("eps_int", eps, 0, (1 << eps_bits) - 1)]
+    checks += [(name, v, -(1 << out_bits), (1 << out_bits) - 1)
+               for name, v in (("zy", zy), ("qmin", qmin), ("qmax", qmax))]
+    checks.append(("qmax - qmin", np.asarray(qmax, dtype=object) - np.asarray(qmin, dtype=object),
+                   0, (1 << out_bits) - 1))
+    problems += [f"{name} outside {lo_}..{hi_}" for name, v, lo_, hi_ in checks if _outside(v, lo_, hi_)]
     if problems:
-        raise ValueError("rtl/layernorm.v cannot run this layer: " + "; ".join(problems))
+        raise ValueError("rtl/layernorm.v (IN_BITS={}, OUT_BITS={}, MAX_N={}, GAIN_BITS={}, "
+                         "OFF_BITS={}, MAX_SHIFT={}, EPS_BITS={}) cannot run this: {}".format(
+                             in_bits, out_bits, max_n, gain_bits, off_bits, max_shift, eps_bits,
+                             "; ".join(problems)))
 
 
-def pack_descriptors(lens, eps, zy, qmin, qmax, *, out_bits: int, eps_bits: int) -> list[int]:
-    """One word per row: {n, eps, zy, qmin, qmax} (tb_layernorm.v's D_FILE layout)."""
+def pack_descriptors(lens, shift, eps, zy, qmin, qmax, w: dict, *, out_bits: int,
+                     eps_bits: int) -> np.ndarray:
+    """One word per row: {n, G, eps, zy, qmin, qmax} (tb_layernorm.v's D_FILE layout)."""
     qw = out_bits + 1
     m = (1 << qw) - 1
-    return [(int(n) << (eps_bits + 3 * qw)) | (int(e) << 3 * qw) | ((int(z) & m) << 2 * qw)
-            | ((int(a) & m) << qw) | (int(b) & m)
-            for n, e, z, a, b in zip(lens, eps, zy, qmin, qmax)]
+    words = [(((int(n) << w["SHW"] | int(g)) << eps_bits | int(e)) << 3 * qw)
+             | ((int(z) & m) << 2 * qw) | ((int(a) & m) << qw) | (int(b) & m)
+             for n, g, e, z, a, b in zip(lens, shift, eps, zy, qmin, qmax)]
+    return np.array(words, dtype=object)
 
 
-def layernorm_job(*, sim: str, test_id: str, x, lens, eps, zx, zy, qmin, qmax, gain, offset,
-                  gain_shift: int, in_bits: int = 8, in_signed: bool = True, out_bits: int = 8,
+def layernorm_job(*, sim: str, test_id: str, x, lens, gain, offset, shift, eps, zx, zy, qmin,
+                  qmax, in_bits: int = 8, in_signed: bool = True, out_bits: int = 8,
                   out_signed: bool = True, max_n: int = DEFAULTS["max_n"],
                   gain_bits: int = DEFAULTS["gain_bits"], off_bits: int = DEFAULTS["off_bits"],
-                  eps_bits: int = DEFAULTS["eps_bits"], expected=None, shape=None,
-                  index_names=("row", "col"), gaps: int = 0, wrong: str = "",
-                  seed: int | None = None, tag: str = "", stats: dict | None = None) -> dict:
+                  max_shift: int = DEFAULTS["max_shift"], eps_bits: int = DEFAULTS["eps_bits"],
+                  expected=None, shape=None, index_names=("row", "col"), gaps: int = 0,
+                  wrong: str = "", seed: int | None = None, tag: str = "",
+                  stats: dict | None = None) -> dict:
     """Images + the build_and_test arguments for rows of codes through rtl/layernorm.v.
 
-    ``x``: the rows back to back; ``lens``, ``eps``, ``zx``, ``zy``, ``qmin``, ``qmax``:
-    per row (scalars are broadcast); ``gain``/``offset``: per channel (column).
-    ``expected`` (e.g. a golden output) is compared instead of ``t2c.arith.layernorm_int``.
-    ``stats`` (name -> int) end up in the report.
+    ``x``: the rows back to back; ``gain``/``offset``: per element (the channel's value,
+    same size as ``x``); ``lens``, ``shift`` (G), ``eps``, ``zx``, ``zy``, ``qmin``,
+    ``qmax``: per row (scalars are broadcast).  ``expected`` (e.g. a golden output) is
+    compared instead of ``t2c.arith.layernorm_int``; ``stats`` end up in the report.
     """
-    x = np.asarray(x, dtype=np.int64).reshape(-1)
+    x, gain, offset = (np.asarray(a, dtype=np.int64).reshape(-1) for a in (x, gain, offset))
     lens = np.asarray(lens, dtype=np.int64).reshape(-1)
-    rows = lens.size
-    eps, zx, zy, qmin, qmax = (np.broadcast_to(np.asarray(v, dtype=np.int64), (rows,)).copy()
-                               for v in (eps, zx, zy, qmin, qmax))
-    gain = np.asarray(gain, dtype=np.int64).reshape(-1)
-    offset = np.asarray(offset, dtype=np.int64).reshape(-1)
-    if lens.sum() != x.size:
-        raise ValueError("row lengths do not add up to the inputs")
-    check_fits(lens=lens, x=x, eps=eps, zy=zy, qmin=qmin, qmax=qmax, gain=gain, offset=offset,
-               gain_shift=gain_shift, in_bits=in_bits, in_signed=in_signed, out_bits=out_bits,
-               max_n=max_n, gain_bits=gain_bits, off_bits=off_bits, eps_bits=eps_bits)
-    w = widths(in_bits=in_bits, out_bits=out_bits, max_n=max_n, gain_bits=gain_bits,
-               off_bits=off_bits, eps_bits=eps_bits, gain_shift=gain_shift)
+    shift, eps, zx, zy, qmin, qmax = (np.broadcast_to(np.asarray(v, dtype=np.int64), lens.shape).copy()
+                                      for v in (shift, eps, zx, zy, qmin, qmax))
+    if lens.sum() != x.size or gain.size != x.size or offset.size != x.size:
+        raise ValueError("row lengths, gains and offsets must match the inputs")
+    cfg = dict(in_bits=in_bits, out_bits=out_bits, max_n=max_n, gain_bits=gain_bits,
+               off_bits=off_bits, max_shift=max_shift, eps_bits=eps_bits)
+    check_fits(lens=lens, x=x, gain=gain, offset=offset, shift=shift, eps=eps, zy=zy, qmin=qmin,
+               qmax=qmax, in_signed=in_signed, **cfg)
+    w = widths(**cfg)
     params = dict(IN_BITS=in_bits, IN_SIGNED=int(in_signed), OUT_BITS=out_bits, MAX_N=max_n,
-                  GAIN_BITS=gain_bits, OFF_BITS=off_bits, GAIN_SHIFT=gain_shift,
-                  EPS_BITS=eps_bits, NX=int(x.size), NROWS=int(rows), GAPS=gaps)
+                  GAIN_BITS=gain_bits, OFF_BITS=off_bits, MAX_SHIFT=max_shift, EPS_BITS=eps_bits,
+                  NX=int(x.size), NROWS=int(lens.size), GAPS=gaps)
     bdir = su.build_dir_for("layernorm", sim, test_id, dict(params, tag=tag))
-    pad = w["DEPTH"] - gain.size
-    desc = pack_descriptors(lens, eps, zy, qmin, qmax, out_bits=out_bits, eps_bits=eps_bits)
-    files = {"GAIN_FILE": su.write_memh(bdir / "gain.hex", np.pad(gain, (0, pad)), gain_bits, guard=False),
-             "OFFSET_FILE": su.write_memh(bdir / "offset.hex", np.pad(offset, (0, pad)), off_bits,
-                                          guard=False),
-             "X_FILE": su.write_memh(bdir / "x.hex", x, in_bits),
-             "D_FILE": su.write_memh(bdir / "desc.hex", np.array(desc, dtype=object), w["DSW"])}
+    files = {"X_FILE": su.write_memh(bdir / "x.hex", x, in_bits),
+             "G_FILE": su.write_memh(bdir / "gain.hex", gain, gain_bits),
+             "O_FILE": su.write_memh(bdir / "offset.hex", offset, off_bits),
+             "D_FILE": su.write_memh(bdir / "desc.hex", pack_descriptors(
+                 lens, shift, eps, zy, qmin, qmax, w, out_bits=out_bits, eps_bits=eps_bits), w["DSW"])}
     exp = np.zeros(0, dtype=np.int64) if expected is None else np.asarray(expected, np.int64)
-    su.save_inputs(bdir, x=x, lens=lens, eps=eps, zx=zx, zy=zy, qmin=qmin, qmax=qmax, gain=gain,
-                   offset=offset, gain_shift=gain_shift, out_bits=out_bits,
-                   out_signed=int(out_signed), r_bits=w["RW"], expected=exp.reshape(-1),
+    su.save_inputs(bdir, x=x, lens=lens, gain=gain, offset=offset, shift=shift, eps=eps, zx=zx,
+                   zy=zy, qmin=qmin, qmax=qmax, out_bits=out_bits, out_signed=int(out_signed),
+                   r_bits=w["RW"], expected=exp.reshape(-1),
                    shape=np.asarray(shape if shape is not None else (x.size,), dtype=np.int64),
                    index_names=json.dumps(list(index_names)), stats=json.dumps(stats or {}))
     for f in (vu.Y_NAME, vu.L_NAME, R_NAME):
@@ -145,23 +138,49 @@ def layernorm_job(*, sim: str, test_id: str, x, lens, eps, zx, zy, qmin, qmax, g
     return job
 
 
-def golden_job(g, layer: str, sim: str, *, test_id: str, wrong: str = "",
-               seed: int | None = None, tag: str = "") -> dict:
-    """The job of one LayerNorm layer of a read golden directory ``g`` (t2c.golden)."""
+def golden_rows(g, layer: str) -> dict:
+    """One LayerNorm layer of a read golden directory ``g`` (t2c.golden) as job arguments."""
     entry = g.layer(layer)
     attrs = entry["attrs"]
     tin, tout = entry["tensors"]["input"], entry["tensors"]["output"]
     x = g.tensor(layer, "input")
-    y = g.tensor(layer, "output")
     n = x.shape[-1]
-    names = {3: ("n", "t", "c"), 2: ("n", "c")}.get(x.ndim, tuple(f"d{i}" for i in range(x.ndim)))
-    return layernorm_job(sim=sim, test_id=test_id, x=x, lens=np.full(x.size // n, n),
-                         eps=attrs["eps_int"], zx=attrs["x_zero_point"], zy=attrs["out_zero_point"],
-                         qmin=attrs["qmin"], qmax=attrs["qmax"], gain=g.tensor(layer, "gain"),
-                         offset=g.tensor(layer, "offset"), gain_shift=attrs["gain_shift"],
-                         in_bits=tin["bits"], in_signed=tin["signed"], out_bits=tout["bits"],
-                         out_signed=tout["signed"], max_n=max(DEFAULTS["max_n"], n), expected=y,
-                         shape=y.shape, index_names=names, wrong=wrong, seed=seed, tag=tag)
+    rows = x.size // n
+    return dict(x=x.reshape(-1), lens=np.full(rows, n), gain=np.tile(g.tensor(layer, "gain"), rows),
+                offset=np.tile(g.tensor(layer, "offset"), rows), shift=attrs["gain_shift"],
+                eps=attrs["eps_int"], zx=attrs["x_zero_point"], zy=attrs["out_zero_point"],
+                qmin=attrs["qmin"], qmax=attrs["qmax"], in_bits=tin["bits"],
+                in_signed=tin["signed"], out_bits=tout["bits"], out_signed=tout["signed"],
+                expected=g.tensor(layer, "output"))
+
+
+def golden_job(g, layers, sim: str, *, test_id: str, wrong: str = "", seed: int | None = None,
+               tag: str = "") -> dict:
+    """The job of one or more LayerNorm layers of a read golden directory ``g``, their
+    rows back to back through one build (tables and shifts ride along with the data).
+    Mismatches are named by ``(n, t, c)`` (one layer) or ``(layer, n, t, c)``."""
+    layers = [layers] if isinstance(layers, str) else list(layers)
+    parts = [golden_rows(g, name) for name in layers]
+    fixed = ("in_bits", "in_signed", "out_bits", "out_signed")
+    if any(p[k] != parts[0][k] for p in parts for k in fixed):
+        raise ValueError(f"{layers}: input/output code types differ; run them one at a time")
+    rows = [p["lens"].size for p in parts]
+    per_row = {k: np.concatenate([np.broadcast_to(p[k], (r,)) for p, r in zip(parts, rows)])
+               for k in ("lens", "shift", "eps", "zx", "zy", "qmin", "qmax")}
+    per_el = {k: np.concatenate([p[k].reshape(-1) for p in parts]) for k in ("x", "gain", "offset")}
+    shapes = {p["expected"].shape for p in parts}
+    y = np.stack([p["expected"] for p in parts]) if len(shapes) == 1 else \
+        np.concatenate([p["expected"].reshape(-1) for p in parts])
+    base = {3: ("n", "t", "c"), 2: ("n", "c")}.get(parts[0]["expected"].ndim)
+    if len(parts) == 1:
+        y, names = y[0], base or tuple(f"d{i}" for i in range(y.ndim - 1))
+    else:
+        names = ("layer",) + base if base and len(shapes) == 1 else ("element",)
+    n_max = int(per_row["lens"].max())
+    return layernorm_job(sim=sim, test_id=test_id, **per_row, **per_el,
+                         **{k: parts[0][k] for k in fixed}, max_n=max(DEFAULTS["max_n"], n_max),
+                         expected=y, shape=y.shape, index_names=names, wrong=wrong, seed=seed,
+                         tag=tag)
 
 
 def read_outputs(bdir: Path, nx: int, out_bits: int, out_signed: bool, r_bits: int):
