@@ -84,13 +84,8 @@ async def softmax_tb(dut):
     inputs = {"row": row, "col": col, "x": x, "max": np.repeat(
         [x[s:s + n].max() for s, n in zip(np.cumsum(lens) - lens, lens)], lens),
         "qmax": np.repeat(qmax, lens)}
-    count, msg = su.compare(expected.reshape(shape), got.reshape(shape), what="softmax y",
-                            index_names=names, valid=valid.reshape(shape),
-                            inputs={k: a.reshape(shape) for k, a in inputs.items()})
-    want_last = (col == lens[row] - 1).astype(np.int64)
-    bad_last = int(((last != want_last) | ~lvalid).sum())
-    if bad_last:
-        msg += f"\nlast_o wrong at {bad_last} elements, first at element {int(np.argmax(last != want_last))}"
+    count, bad_last, msg = vu.compare_rows(expected, got, valid, last, lvalid, lens, what="softmax y",
+                                           shape=shape, index_names=names, inputs=inputs)
     su.finish(dut._log, dict(kind="softmax", compared=int(nx), mismatches=count + bad_last,
                              value_mismatches=count, last_mismatches=bad_last, rows=int(lens.size),
                              floor_rows=int(v.get("floor_rows", 0)),

@@ -64,6 +64,21 @@ def row_col(lens) -> tuple[np.ndarray, np.ndarray]:
     return row, np.arange(row.size) - starts[row]
 
 
+def compare_rows(expected, got, valid, last, lvalid, lens, *, what: str, shape, index_names,
+                 inputs: dict) -> tuple[int, int, str]:
+    """``simutil.compare`` of a row unit's outputs plus its ``last_o`` flags (set exactly
+    on each row's last element): ``(value mismatches, last_o mismatches, message)``."""
+    row, col = row_col(lens)
+    count, msg = su.compare(np.reshape(expected, shape), np.reshape(got, shape), what=what,
+                            index_names=index_names, valid=np.reshape(valid, shape),
+                            inputs={k: np.reshape(a, shape) for k, a in inputs.items()})
+    want_last = (col == np.asarray(lens)[row] - 1).astype(np.int64)
+    bad_last = int(((last != want_last) | ~lvalid).sum())
+    if bad_last:
+        msg += f"\nlast_o wrong at {bad_last} elements, first at element {int(np.argmax(last != want_last))}"
+    return count, bad_last, msg
+
+
 # ------------------------------------------------------------------ jobs
 def softmax_job(*, sim: str, test_id: str, x, lens, qmax, table, in_bits: int = 8,
                 in_signed: bool = True, out_bits: int = 8, max_n: int = DEFAULT_MAX_N,
