@@ -32,11 +32,12 @@ def _flag(text: str) -> bool:
     return text.strip().lower() not in ("", "0", "no", "false", "off")
 
 
-VIT_OPS = ("softmax", "lut")
+VIT_OPS = ("softmax", "lut", "layernorm")
 
 
 def _run_vit(args, op: str) -> int:
-    """Softmax and LUT (GELU) layers: rtl/softmax.v and rtl/lut_layer.v (sim/vit_util.py)."""
+    """Softmax, LUT (GELU) and LayerNorm layers: rtl/softmax.v, rtl/lut_layer.v and
+    rtl/layernorm.v (sim/vit_util.py, sim/layernorm_util.py)."""
     from vit_util import run_vit_layer
 
     try:
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
     layers = lu.manifest_layers(gdir)
     runnable = lu.engine_layers(gdir)
     ops = dict(layers)
-    if ops.get(args.layer) in VIT_OPS:  # softmax / LUT layers run on their own units
+    if ops.get(args.layer) in VIT_OPS:  # softmax / LUT / LayerNorm layers run on their own units
         return _run_vit(args, ops[args.layer])
     if args.layer not in runnable:
         what = (f"'{args.layer}' of {args.model} is not a conv, linear or matmul layer ({ops[args.layer]})"
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
                 else f"unknown layer '{args.layer}' for {args.model}")
         vit = [name for name, op in layers if op in VIT_OPS]
         print(f"{what}; the layer engine runs its conv, linear and matmul layers: {', '.join(runnable)}"
-              + (f"; the softmax / LUT units run: {', '.join(vit)}" if vit else ""))
+              + (f"; the softmax / LUT / LayerNorm units run: {', '.join(vit)}" if vit else ""))
         return 2
 
     try:

@@ -23,6 +23,9 @@ CORNERS = {
     "lut": [dict(FRAC_BITS=4), dict(IN_BITS=1, FRAC_BITS=1, OUT_BITS=16, OUT_SIGNED=0)],
     "tb_mac_array": [dict(ROWS=1, COLS=3, ABITS=2)],
     "tb_lut": [dict(IN_BITS=2, FRAC_BITS=3)],
+    "layernorm": [dict(MAX_N=1, IN_SIGNED=0, OUT_BITS=2, MAX_SHIFT=1),
+                  dict(MAX_N=192, IN_BITS=4, MAX_SHIFT=31, OFF_BITS=48, EPS_BITS=60)],
+    "tb_layernorm": [dict(MAX_N=17, IN_SIGNED=0, MAX_SHIFT=7, EPS_BITS=40)],
 }
 
 

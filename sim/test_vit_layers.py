@@ -57,20 +57,6 @@ def softmax_rows(x, lens, qmax, table, wrong: str = "") -> np.ndarray:
     return out
 
 
-def flip_one(expected: np.ndarray, bits: int) -> np.ndarray:
-    """The expected output with bit 0 of its middle element flipped (negative tests)."""
-    e = np.array(expected, dtype=np.int64).reshape(-1)
-    e[e.size // 2] ^= 1
-    return e
-
-
-def row_col(lens) -> tuple[np.ndarray, np.ndarray]:
-    lens = np.asarray(lens, dtype=np.int64)
-    row = np.repeat(np.arange(lens.size), lens)
-    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    return row, np.arange(row.size) - starts[row]
-
-
 # ------------------------------------------------------------------ cocotb
 @cocotb.test()
 async def softmax_tb(dut):
@@ -91,20 +77,15 @@ async def softmax_tb(dut):
     else:
         expected = softmax_rows(x, lens, qmax, table, "floor_recip" if wrong == "floor_recip" else "")
     if wrong == "flip":
-        expected = flip_one(expected, out_bits)
-    row, col = row_col(lens)
+        expected = vu.flip_one(expected)
+    row, col = vu.row_col(lens)
     shape = tuple(int(s) for s in v["shape"]) if golden else (nx,)
     names = tuple(json.loads(v["index_names"])) if golden else ("element",)
     inputs = {"row": row, "col": col, "x": x, "max": np.repeat(
         [x[s:s + n].max() for s, n in zip(np.cumsum(lens) - lens, lens)], lens),
         "qmax": np.repeat(qmax, lens)}
-    count, msg = su.compare(expected.reshape(shape), got.reshape(shape), what="softmax y",
-                            index_names=names, valid=valid.reshape(shape),
-                            inputs={k: a.reshape(shape) for k, a in inputs.items()})
-    want_last = (col == lens[row] - 1).astype(np.int64)
-    bad_last = int(((last != want_last) | ~lvalid).sum())
-    if bad_last:
-        msg += f"\nlast_o wrong at {bad_last} elements, first at element {int(np.argmax(last != want_last))}"
+    count, bad_last, msg = vu.compare_rows(expected, got, valid, last, lvalid, lens, what="softmax y",
+                                           shape=shape, index_names=names, inputs=inputs)
     su.finish(dut._log, dict(kind="softmax", compared=int(nx), mismatches=count + bad_last,
                              value_mismatches=count, last_mismatches=bad_last, rows=int(lens.size),
                              floor_rows=int(v.get("floor_rows", 0)),
@@ -126,7 +107,7 @@ async def lut_layer_tb(dut):
     idx = (x - int(v["x_qmin"])) & ((1 << in_bits) - 1)
     expected = v["expected"] if golden else arith.lut_lookup(table, idx)
     if su.wrong_ref() == "flip":
-        expected = flip_one(expected, out_bits)
+        expected = vu.flip_one(expected)
     elif su.wrong_ref():
         raise ValueError(f"unknown T2C_WRONG_REF={su.wrong_ref()!r}")
     shape = tuple(int(s) for s in v["shape"])
@@ -279,7 +260,7 @@ def test_softmax_random_rows_cover_the_cases():
     table, _ = random_table(rng)
     x, lens, qmax, nsens = random_rows(rng, table)
     y = softmax_rows(x, lens, qmax, table)
-    row, _ = row_col(lens)
+    row, _ = vu.row_col(lens)
     starts = np.cumsum(lens) - lens
     one_hot = [i for i, (s, n) in enumerate(zip(starts, lens))
                if n > 1 and (x[s:s + n] == 127).sum() == 1 and (x[s:s + n] == -128).sum() == n - 1]

@@ -49,6 +49,36 @@ def _build_args(sim: str) -> tuple:
     return VERILATOR_ARGS if sim == "verilator" else ()
 
 
+def flip_one(expected) -> np.ndarray:
+    """The expected output with bit 0 of its middle element flipped (negative tests)."""
+    e = np.array(expected, dtype=np.int64).reshape(-1)
+    e[e.size // 2] ^= 1
+    return e
+
+
+def row_col(lens) -> tuple[np.ndarray, np.ndarray]:
+    """Row index and column (position in its row) of every element of rows back to back."""
+    lens = np.asarray(lens, dtype=np.int64)
+    row = np.repeat(np.arange(lens.size), lens)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    return row, np.arange(row.size) - starts[row]
+
+
+def compare_rows(expected, got, valid, last, lvalid, lens, *, what: str, shape, index_names,
+                 inputs: dict) -> tuple[int, int, str]:
+    """``simutil.compare`` of a row unit's outputs plus its ``last_o`` flags (set exactly
+    on each row's last element): ``(value mismatches, last_o mismatches, message)``."""
+    row, col = row_col(lens)
+    count, msg = su.compare(np.reshape(expected, shape), np.reshape(got, shape), what=what,
+                            index_names=index_names, valid=np.reshape(valid, shape),
+                            inputs={k: np.reshape(a, shape) for k, a in inputs.items()})
+    want_last = (col == np.asarray(lens)[row] - 1).astype(np.int64)
+    bad_last = int(((last != want_last) | ~lvalid).sum())
+    if bad_last:
+        msg += f"\nlast_o wrong at {bad_last} elements, first at element {int(np.argmax(last != want_last))}"
+    return count, bad_last, msg
+
+
 # ------------------------------------------------------------------ jobs
 def softmax_job(*, sim: str, test_id: str, x, lens, qmax, table, in_bits: int = 8,
                 in_signed: bool = True, out_bits: int = 8, max_n: int = DEFAULT_MAX_N,
@@ -118,23 +148,26 @@ def lut_job(*, sim: str, test_id: str, x, table, x_qmin: int, in_bits: int = 8,
 
 
 # ------------------------------------------------------------------ golden layers
+VIT_KINDS = ("softmax", "lut", "layernorm")  # layernorm: sim/layernorm_util.py
+
+
 def golden_kind(gdir: Path, layer: str) -> str:
-    """The op of ``layer`` in a golden manifest ("softmax" or "lut"), with a helpful error."""
+    """The op of ``layer`` in a golden manifest (one of VIT_KINDS), with a helpful error."""
     m = json.loads((Path(gdir) / "manifest.json").read_text())
     ops = {e["name"]: e["op"] for e in m["layers"]}
     if layer not in ops:
-        ok = ", ".join(n for n, op in ops.items() if op in ("softmax", "lut"))
-        raise KeyError(f"unknown layer {layer!r}; softmax/LUT layers: {ok}")
-    if ops[layer] not in ("softmax", "lut"):
-        raise ValueError(f"{layer} is a {ops[layer]} layer: this runner takes softmax and lut "
-                         f"layers (conv/linear layers: sim/run_layer.py)")
+        ok = ", ".join(n for n, op in ops.items() if op in VIT_KINDS)
+        raise KeyError(f"unknown layer {layer!r}; softmax/LUT/LayerNorm layers: {ok}")
+    if ops[layer] not in VIT_KINDS:
+        raise ValueError(f"{layer} is a {ops[layer]} layer: this runner takes softmax, lut and "
+                         f"layernorm layers (conv/linear layers: sim/run_layer.py)")
     return ops[layer]
 
 
 def golden_job(model: str, layer: str, sim: str, *, test_id: str | None = None,
                gdir: Path | None = None, wrong: str = "", seed: int | None = None,
                log=print) -> dict:
-    """The job of one softmax / LUT layer of ``model`` against its golden vectors."""
+    """The job of one softmax / LUT / LayerNorm layer of ``model`` against its golden vectors."""
     import layer_util
     from t2c.golden import read_golden
 
@@ -147,6 +180,11 @@ def golden_job(model: str, layer: str, sim: str, *, test_id: str | None = None,
     y = g.tensor(layer, "output")
     test_id = test_id or f"run-{model}-{layer}"
     tag = f"{model}/{layer}"
+    if kind == "layernorm":
+        import layernorm_util
+
+        return layernorm_util.golden_job(g, layer, sim, test_id=test_id, wrong=wrong, seed=seed,
+                                         tag=tag)
     if kind == "softmax":
         attrs = entry["attrs"]
         if attrs["exp_frac_bits"] != 15 or attrs["recip_bits"] != 40:
@@ -170,7 +208,7 @@ def golden_job(model: str, layer: str, sim: str, *, test_id: str | None = None,
 
 
 def run_vit_layer(model: str, layer: str, sim: str, waves: bool = False) -> dict:
-    """Run one softmax or LUT (GELU) layer of ``model`` on ``sim`` against its golden output.
+    """Run one softmax, LUT (GELU) or LayerNorm layer of ``model`` on ``sim`` against its golden output.
 
     Returns ``{passed, mismatches, elements, cycles, seconds}`` (plus ``kind``,
     ``sim_seconds``, ``message`` naming the first mismatches with their indices, and

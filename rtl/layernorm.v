@@ -1,0 +1,433 @@
+// Integer LayerNorm over rows of n codes, exactly t2c.arith.layernorm_int
+// (docs/arithmetic.md, "Transformer ops"; docs/vit_rtl.md, section "layernorm"):
+//
+//   d = n * x - sum(x)                      (= n*xc - sum(xc): the zero point cancels)
+//   r = max(isqrt(sum(d * d) + eps), 1)
+//   y = clip(div_round(d * g[c] + o[c] * r, r << G) + zy, qmin, qmax)
+//
+// The division is done as (G = shift_i)  L = qmin - zy,  o' = o - (L << G),
+//   t = floor((2 * (d * g + o' * r) + (r << G)) / 2^(G+1))      (arithmetic shift)
+//   y = qmin                          when t < 0
+//       qmax                          when t >= r << OUT_BITS
+//       qmin + min(floor(t / r), qmax - qmin)   otherwise (OUT_BITS restoring steps)
+// which equals the formula above for every input: div_round(a, D) = floor((2a + D) / 2D)
+// and floor(floor(a / 2^(G+1)) / r) = floor(a / (r 2^(G+1))) for r > 0 (floor also for
+// negative a), and subtracting L * r before dividing by r subtracts exactly L from the
+// quotient; qmax - qmin < 2^OUT_BITS, so a quotient >= 2^OUT_BITS always clips to qmax.
+//
+// Row-serial, one row at a time (the row is buffered: three passes over it):
+//   LOAD  n cycles     accept x with its channel's gain and offset (ready_o high),
+//                      store them (x in offset binary), S = sum
+//   SQ    n + 1        read x back, d = n*u - S, ssq += d*d
+//   SQRT  1 + RW       digit-by-digit restoring square root of ssq + eps, one bit per cycle
+//   OUT   2 + n*(OUT_BITS+1)  per element: load the divider (1), OUT_BITS restoring
+//                      steps; the next element is read and its products formed meanwhile
+// so a row takes n*(OUT_BITS+3) + RW + 4 cycles (n = 48, defaults: 553).  y_o is valid
+// the cycle after an element's last divider step; the next row's LOAD starts in that
+// same cycle (docs/vit_rtl.md, "layernorm": timing).
+//
+// Widths (B = IN_BITS, NB = ceil(log2 MAX_N), so n - 1 < 2^NB; Gm = MAX_SHIFT):
+//   |d| = |sum_j (u_i - u_j)| <= (n-1)(2^B - 1) < 2^(B+NB)      DW  = B + NB + 1 (signed)
+//   sum d*d <= n * max d^2 < 2^NB * 2^(2(B+NB))                 SSW = 2B + 3NB
+//   radicand ssq + eps < 2^SSW + 2^EPS_BITS <= 2^(max(SSW, EPS_BITS) + 1)
+//   r < 2^RW,  RW = ceil((max(SSW, EPS_BITS) + 1) / 2)   (n <= 256, B = 8: SSW = 40,
+//            RW = 21; the isqrt argument needs 41 bits, more than 32)
+//   r >= |d_i| (isqrt is monotone and d_i^2 <= sum d*d), r >= 1
+//   d * g: P1W = DW + GAIN_BITS;  L = qmin - zy: YW = OUT_BITS + 2;
+//   o' = o - (L << G): OPW = max(OFF_BITS, YW + Gm) + 1;  o' * r: P2W = OPW + RW + 1
+//   2 * (d g + o' r) + (r << G): NUMW = max(max(P1W, P2W) + 2, RW + Gm + 1) + 1 bits
+//   (also >= RW + OUT_BITS + 1 to hold r << OUT_BITS); t and the divider remainder < r
+//   need no more.  Every sum above is formed at a width that cannot overflow.
+// gain_i and offset_i are signed GAIN_BITS / OFF_BITS, shift_i (G) 0 .. MAX_SHIFT (>= 1),
+// eps_i unsigned EPS_BITS; zy_i, qmin_i, qmax_i are signed OUT_BITS + 1 (they hold
+// every int and uint OUT_BITS code) with qmin <= qmax and qmax - qmin < 2^OUT_BITS.
+// sim/layernorm_util.py (check_fits) refuses a layer that does not fit these widths.
+//
+// Interface: x_i, gain_i, offset_i form one element (transferred when valid_i && ready_o);
+// the caller streams each element's per-channel gain and offset with it (channel c =
+// position in the row), as the requantizer takes its per-lane parameters, so layers
+// with other tables or shifts need no rebuild.  n_i, shift_i, eps_i, zy_i, qmin_i and
+// qmax_i are sampled with a row's first element; n must be 1 .. MAX_N.  No back-pressure
+// on the output: y_o is valid for one cycle with valid_o, last_o marks a row's last
+// element, and r_o holds the row's root r while its outputs come out (for tests).
+module layernorm #(
+  parameter integer IN_BITS    = 8,
+  parameter integer IN_SIGNED  = 1,
+  parameter integer OUT_BITS   = 8,
+  parameter integer MAX_N      = 256,
+  parameter integer GAIN_BITS  = 16,
+  parameter integer OFF_BITS   = 32,
+  parameter integer MAX_SHIFT  = 30,
+  parameter integer EPS_BITS   = 32,
+  // derived, do not override: width of r (RW below)
+  parameter integer RW_P = (((2 * IN_BITS + 3 * ((MAX_N > 1) ? $clog2(MAX_N) : 1)) > EPS_BITS
+                             ? (2 * IN_BITS + 3 * ((MAX_N > 1) ? $clog2(MAX_N) : 1))
+                             : EPS_BITS) + 2) / 2
+) (
+  input  wire                                         clk_i,
+  input  wire                                         rst_ni,
+  input  wire [$clog2(MAX_N+1)-1:0]                   n_i,
+  input  wire [$clog2(MAX_SHIFT+1)-1:0]               shift_i,
+  input  wire [EPS_BITS-1:0]                          eps_i,
+  input  wire signed [OUT_BITS:0]                     zy_i,
+  input  wire signed [OUT_BITS:0]                     qmin_i,
+  input  wire signed [OUT_BITS:0]                     qmax_i,
+  input  wire                                         valid_i,
+  output wire                                         ready_o,
+  input  wire [IN_BITS-1:0]                           x_i,
+  input  wire signed [GAIN_BITS-1:0]                  gain_i,
+  input  wire signed [OFF_BITS-1:0]                   offset_i,
+  output wire                                         valid_o,
+  output wire                                         last_o,
+  output wire [OUT_BITS-1:0]                          y_o,
+  output wire [RW_P-1:0]                              r_o
+);
+
+  // ---------------------------------------------------------------- widths
+  localparam integer SHW   = $clog2(MAX_SHIFT + 1);               // shift_i: G
+  localparam integer W     = OUT_BITS;                            // divider steps
+  localparam integer NW    = $clog2(MAX_N + 1);                   // holds 0 .. MAX_N
+  localparam integer NB    = (MAX_N > 1) ? $clog2(MAX_N) : 1;     // n - 1 < 2^NB
+  localparam integer DEPTH = 1 << NB;
+  localparam integer SW    = IN_BITS + NW;                        // S = sum u <= n (2^B - 1)
+  localparam integer DW    = IN_BITS + NB + 1;                    // d, signed
+  localparam integer SQW   = 2 * (IN_BITS + NB);                  // d * d, unsigned
+  localparam integer SSW   = 2 * IN_BITS + 3 * NB;                // sum d * d
+  localparam integer RW    = RW_P;   // ceil((max(SSW, EPS_BITS) + 1) / 2): r < 2^RW
+  localparam integer RADP  = 2 * RW;                              // radicand, padded
+  localparam integer YW    = OUT_BITS + 2;                        // L = qmin - zy, y, signed
+  localparam integer LGW   = YW + MAX_SHIFT;                      // L << G
+  localparam integer OPW   = ((OFF_BITS > LGW) ? OFF_BITS : LGW) + 1;  // o', signed
+  localparam integer P1W   = DW + GAIN_BITS;                      // d * g
+  localparam integer P2W   = OPW + RW + 1;                        // o' * r
+  localparam integer N0W   = ((P1W > P2W) ? P1W : P2W) + 1;       // d g + o' r
+  localparam integer NA    = N0W + 1;                             // 2 (d g + o' r)
+  localparam integer NBW   = RW + MAX_SHIFT + 1;                  // r << G, as signed
+  localparam integer NC    = ((NA > NBW) ? NA : NBW) + 1;
+  localparam integer NUMW  = ((NC > RW + W + 1) ? NC : RW + W + 1);  // also holds r << W
+  localparam integer FLIP_I = (IN_SIGNED != 0) ? (1 << (IN_BITS - 1)) : 0;
+  localparam integer CW    = $clog2(RW + W + 1);                  // step counters
+
+  localparam [2:0] S_LOAD = 3'd0, S_SQ = 3'd1, S_SINIT = 3'd2, S_SQRT = 3'd3,
+                   S_PRE0 = 3'd4, S_PRE1 = 3'd5, S_DIV = 3'd6;
+
+  wire [IN_BITS-1:0] flip = FLIP_I[IN_BITS-1:0];
+  localparam integer RWL = RW - 1;
+  localparam integer WL  = W;
+  wire [CW-1:0] rw_last = RWL[CW-1:0];
+  wire [CW-1:0] w_last  = WL[CW-1:0];
+
+  // ---------------------------------------------------------------- state
+  reg [2:0]                st_q;
+  reg [NW-1:0]             n_q;
+  reg [EPS_BITS-1:0]       eps_q;
+  reg [SHW-1:0]            gs_q;       // G of the row
+  reg signed [OUT_BITS:0]  zy_q, qmin_q, qmax_q;
+  reg [NW-1:0]             rc_q;       // load / read counter
+  reg [NW-1:0]             wc_q;       // element in the divider
+  reg [SW-1:0]             sum_q;      // S = sum u
+  reg [SSW-1:0]            ssq_q;      // sum d * d
+  reg [RADP-1:0]           rad_q;      // radicand bits still to shift in (top first)
+  reg [RW-1:0]             srem_q;     // square-root remainder (< 2^RW before each step)
+  reg [RW-1:0]             root_q;     // square root so far
+  reg [RW-1:0]             r_q;        // max(isqrt(.), 1) of the row being output
+  reg [CW-1:0]             k_q;        // step counter (SQRT, DIV)
+  reg                      sv_q;       // SQ: ur_q holds an element
+
+  // ---------------------------------------------------------------- row buffer
+  reg [IN_BITS-1:0]          xbuf  [0:DEPTH-1];
+  reg signed [GAIN_BITS-1:0] gbuf  [0:DEPTH-1];
+  reg signed [OFF_BITS-1:0]  obuf  [0:DEPTH-1];
+
+  // ---------------------------------------------------------------- combinational
+  reg                first_in, last_in, rd_go;
+  reg [IN_BITS-1:0]  u_in;
+  reg [NW-1:0]       n_cur;
+  always @(*) begin
+    u_in     = x_i ^ flip;
+    first_in = (rc_q == {NW{1'b0}});
+    n_cur    = first_in ? n_i : n_q;
+    last_in  = (rc_q + 1'b1 == n_cur);
+    rd_go    = (((st_q == S_SQ) || (st_q == S_PRE0)) && (rc_q != n_q))
+            || ((st_q == S_DIV) && (k_q == {CW{1'b0}}) && (rc_q != n_q));
+  end
+
+  assign ready_o = (st_q == S_LOAD);
+  wire accept = valid_i && (st_q == S_LOAD);
+
+  // x, gain, offset written in LOAD; read (registered) in SQ and OUT
+  reg [IN_BITS-1:0]          ur_q;
+  reg signed [GAIN_BITS-1:0] gr_q;
+  reg signed [OFF_BITS-1:0]  or_q;
+  always @(posedge clk_i) begin
+    if (accept) begin
+      xbuf[rc_q[NB-1:0]] <= u_in;
+      gbuf[rc_q[NB-1:0]] <= gain_i;
+      obuf[rc_q[NB-1:0]] <= offset_i;
+    end
+  end
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      ur_q <= {IN_BITS{1'b0}};
+      gr_q <= {GAIN_BITS{1'b0}};
+      or_q <= {OFF_BITS{1'b0}};
+    end else if (rd_go) begin
+      ur_q <= xbuf[rc_q[NB-1:0]];
+      gr_q <= gbuf[rc_q[NB-1:0]];
+      or_q <= obuf[rc_q[NB-1:0]];
+    end
+  end
+
+  // d = n * u - S  (|d| < 2^(B+NB): the low DW bits of the SW+1-bit difference)
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg [SW:0]          dfull;   // top bits are sign copies
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg [SW:0]          nu;
+  reg signed [DW-1:0] d;
+  reg [SQW-1:0]       dsq;
+  reg [DW-2:0]        dabs;
+  always @(*) begin
+    nu    = {{(SW+1-NW){1'b0}}, n_q} * {{(SW+1-IN_BITS){1'b0}}, ur_q};
+    dfull = nu - {1'b0, sum_q};
+    d     = dfull[DW-1:0];
+    dabs  = d[DW-1] ? (~d[DW-2:0] + 1'b1) : d[DW-2:0];
+    dsq   = {{(SQW-DW+1){1'b0}}, dabs} * {{(SQW-DW+1){1'b0}}, dabs};
+  end
+
+  // square root step: rem = 4 rem + next two bits; subtract 4 root + 1 when it fits
+  reg [RW+1:0] strial, ssub;
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg [RW+1:0] snext;   // < 2^RW whenever another step follows
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg          sge;
+  reg [RW-1:0] rnext;
+  always @(*) begin
+    strial = {srem_q, rad_q[RADP-1:RADP-2]};
+    ssub   = {root_q, 2'b01};
+    sge    = (strial >= ssub);
+    snext  = sge ? (strial - ssub) : strial;
+    rnext  = {root_q[RW-2:0], sge};
+  end
+
+  // ---------------------------------------------------------------- products
+  // o' = o - ((qmin - zy) << G); p1 = d * g; p2 = o' * r (registered, one element ahead)
+  reg signed [YW-1:0]  lq;
+  reg signed [OPW-1:0] oprime;
+  reg signed [P1W-1:0] p1;
+  reg signed [P2W-1:0] p2;
+  always @(*) begin
+    lq     = {qmin_q[OUT_BITS], qmin_q} - {zy_q[OUT_BITS], zy_q};
+    oprime = {{(OPW-OFF_BITS){or_q[OFF_BITS-1]}}, or_q}
+           - ({{(OPW-YW){lq[YW-1]}}, lq} << gs_q);
+    p1     = {{(P1W-DW){d[DW-1]}}, d} * {{(P1W-GAIN_BITS){gr_q[GAIN_BITS-1]}}, gr_q};
+    p2     = {{(P2W-OPW){oprime[OPW-1]}}, oprime} * {{(P2W-RW){1'b0}}, r_q};
+  end
+  reg signed [P1W-1:0] p1_q;
+  reg signed [P2W-1:0] p2_q;
+
+  // t = (2 (p1 + p2) + (r << G)) >>> (G + 1); classify against 0 and r << W
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg signed [NUMW-1:0] tnum, tg, t;   // t: top G+1 bits are sign copies
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg [NUMW-1:0]        rw_lim;
+  reg                   t_neg, t_big;
+  always @(*) begin
+    tnum   = (({{(NUMW-P1W){p1_q[P1W-1]}}, p1_q} + {{(NUMW-P2W){p2_q[P2W-1]}}, p2_q}) <<< 1)
+           + ({{(NUMW-RW){1'b0}}, r_q} << gs_q);
+    tg     = tnum >>> gs_q;
+    t      = tg >>> 1;
+    rw_lim = {{(NUMW-RW-W){1'b0}}, r_q, {W{1'b0}}};
+    t_neg  = t[NUMW-1];
+    t_big  = !t_neg && (t >= $signed(rw_lim));
+  end
+
+  // divider: remainder < r, W dividend bits shifted in, one quotient bit per cycle
+  reg [RW-1:0]  drem_q;
+  reg [W-1:0]   dsh_q;     // dividend bits still to shift in
+  reg [W-2:0]   quo_q;     // quotient bits so far (the last comes from dge)
+  reg [1:0]     dcls_q;    // 0 divide, 1 t < 0 (qmin), 2 t >= r << W (qmax)
+  reg [RW:0]    dtrial;
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg [RW:0]    ddiff;     // below r when used: the top bit is always 0
+  /* verilator lint_on UNUSEDSIGNAL */
+  reg           dge;
+  reg [W-1:0]   qnext;
+  always @(*) begin
+    dtrial = {drem_q, dsh_q[W-1]};
+    dge    = (dtrial >= {1'b0, r_q});
+    ddiff  = dtrial - {1'b0, r_q};
+    qnext  = {quo_q, dge};
+  end
+
+  // y = qmin + min(q, qmax - qmin), or qmin / qmax for the clipped classes
+  reg signed [YW-1:0] span, qy;
+  /* verilator lint_off UNUSEDSIGNAL */
+  reg signed [YW-1:0] ysel;   // in qmin .. qmax: the low OUT_BITS bits are the code
+  /* verilator lint_on UNUSEDSIGNAL */
+  always @(*) begin
+    span = {qmax_q[OUT_BITS], qmax_q} - {qmin_q[OUT_BITS], qmin_q};
+    qy   = {2'b00, qnext};
+    if (dcls_q == 2'd1) begin
+      ysel = {qmin_q[OUT_BITS], qmin_q};
+    end else if ((dcls_q == 2'd2) || (qy > span)) begin
+      ysel = {qmax_q[OUT_BITS], qmax_q};
+    end else begin
+      ysel = {qmin_q[OUT_BITS], qmin_q} + qy;
+    end
+  end
+
+  // ---------------------------------------------------------------- control
+  wire sq_done = sv_q && (wc_q + 1'b1 == n_q);
+  wire div_end = (st_q == S_DIV) && (k_q == w_last);
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      st_q   <= S_LOAD;
+      n_q    <= {NW{1'b0}};
+      eps_q  <= {EPS_BITS{1'b0}};
+      gs_q   <= {SHW{1'b0}};
+      zy_q   <= {(OUT_BITS+1){1'b0}};
+      qmin_q <= {(OUT_BITS+1){1'b0}};
+      qmax_q <= {(OUT_BITS+1){1'b0}};
+      rc_q   <= {NW{1'b0}};
+      wc_q   <= {NW{1'b0}};
+      sum_q  <= {SW{1'b0}};
+      ssq_q  <= {SSW{1'b0}};
+      rad_q  <= {RADP{1'b0}};
+      srem_q <= {RW{1'b0}};
+      root_q <= {RW{1'b0}};
+      r_q    <= {RW{1'b0}};
+      k_q    <= {CW{1'b0}};
+      sv_q   <= 1'b0;
+      p1_q   <= {P1W{1'b0}};
+      p2_q   <= {P2W{1'b0}};
+      drem_q <= {RW{1'b0}};
+      dsh_q  <= {W{1'b0}};
+      quo_q  <= {(W-1){1'b0}};
+      dcls_q <= 2'd0;
+    end else begin
+      sv_q <= rd_go && (st_q == S_SQ);
+      case (st_q)
+        S_LOAD: begin
+          if (accept) begin
+            if (first_in) begin
+              n_q    <= n_i;
+              eps_q  <= eps_i;
+              gs_q   <= shift_i;
+              zy_q   <= zy_i;
+              qmin_q <= qmin_i;
+              qmax_q <= qmax_i;
+              sum_q  <= {{(SW-IN_BITS){1'b0}}, u_in};
+            end else begin
+              sum_q  <= sum_q + {{(SW-IN_BITS){1'b0}}, u_in};
+            end
+            if (last_in) begin
+              rc_q  <= {NW{1'b0}};
+              wc_q  <= {NW{1'b0}};
+              ssq_q <= {SSW{1'b0}};
+              st_q  <= S_SQ;
+            end else begin
+              rc_q <= rc_q + 1'b1;
+            end
+          end
+        end
+        S_SQ: begin
+          if (rd_go) begin
+            rc_q <= rc_q + 1'b1;
+          end
+          if (sv_q) begin
+            ssq_q <= ssq_q + {{(SSW-SQW){1'b0}}, dsq};
+            wc_q  <= wc_q + 1'b1;
+            if (sq_done) begin
+              st_q <= S_SINIT;
+            end
+          end
+        end
+        S_SINIT: begin         // radicand, top bit pair first
+          rad_q  <= {{(RADP-SSW){1'b0}}, ssq_q} + {{(RADP-EPS_BITS){1'b0}}, eps_q};
+          srem_q <= {RW{1'b0}};
+          root_q <= {RW{1'b0}};
+          wc_q   <= {NW{1'b0}};
+          k_q    <= {CW{1'b0}};
+          st_q   <= S_SQRT;
+        end
+        S_SQRT: begin          // RW steps, one root bit each
+          srem_q <= snext[RW-1:0];
+          root_q <= rnext;
+          rad_q  <= {rad_q[RADP-3:0], 2'b00};
+          if (k_q == rw_last) begin
+            r_q  <= (rnext == {RW{1'b0}}) ? {{(RW-1){1'b0}}, 1'b1} : rnext;
+            rc_q <= {NW{1'b0}};
+            k_q  <= {CW{1'b0}};
+            st_q <= S_PRE0;
+          end else begin
+            k_q <= k_q + 1'b1;
+          end
+        end
+        S_PRE0: begin          // read element 0
+          rc_q <= rc_q + 1'b1;
+          st_q <= S_PRE1;
+        end
+        S_PRE1: begin          // its products
+          p1_q <= p1;
+          p2_q <= p2;
+          k_q  <= {CW{1'b0}};
+          st_q <= S_DIV;
+        end
+        default: begin         // S_DIV: k = 0 load, 1 .. W steps
+          if (k_q == {CW{1'b0}}) begin
+            drem_q <= t[RW+W-1:W];
+            dsh_q  <= t[W-1:0];
+            quo_q  <= {(W-1){1'b0}};
+            dcls_q <= t_neg ? 2'd1 : (t_big ? 2'd2 : 2'd0);
+            if (rd_go) begin
+              rc_q <= rc_q + 1'b1;
+            end
+            k_q <= k_q + 1'b1;
+          end else begin
+            if (k_q == {{(CW-1){1'b0}}, 1'b1}) begin   // the next element's products
+              p1_q <= p1;
+              p2_q <= p2;
+            end
+            drem_q <= dge ? ddiff[RW-1:0] : dtrial[RW-1:0];
+            dsh_q  <= {dsh_q[W-2:0], 1'b0};
+            quo_q  <= qnext[W-2:0];
+            if (k_q == w_last) begin
+              k_q <= {CW{1'b0}};
+              if (wc_q + 1'b1 == n_q) begin
+                rc_q <= {NW{1'b0}};
+                wc_q <= {NW{1'b0}};
+                st_q <= S_LOAD;
+              end else begin
+                wc_q <= wc_q + 1'b1;
+              end
+            end else begin
+              k_q <= k_q + 1'b1;
+            end
+          end
+        end
+      endcase
+    end
+  end
+
+  // ---------------------------------------------------------------- output
+  reg                v_q, l_q;
+  reg [OUT_BITS-1:0] y_q;
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      v_q <= 1'b0;
+      l_q <= 1'b0;
+      y_q <= {OUT_BITS{1'b0}};
+    end else begin
+      v_q <= div_end;
+      l_q <= div_end && (wc_q + 1'b1 == n_q);
+      if (div_end) begin
+        y_q <= ysel[OUT_BITS-1:0];
+      end
+    end
+  end
+  assign valid_o = v_q;
+  assign last_o  = l_q;
+  assign y_o     = y_q;
+  assign r_o     = r_q;
+
+endmodule
