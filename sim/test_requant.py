@@ -164,7 +164,7 @@ async def requant_tb(dut):
     lanes, outw = v["lanes"], v["outw"]
     n = v["acc"].size
     run = await su.wait_done(dut, max_cycles=4 * (n // lanes) + 64)
-    su.check_guards(dut, {f"{f}_mem": n for f in FIELDS})
+    su.check_guards(dut, {f"u_{f}.mem": n for f in FIELDS})
     got, valid = su.read_memh(su.current_build_dir() / "y.hex", outw, signed=True, count=n)
     expected = reference(v, su.wrong_ref())
     shape = (n // lanes, lanes)
