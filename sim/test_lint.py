@@ -23,6 +23,7 @@ CORNERS = {
     "lut": [dict(FRAC_BITS=4), dict(IN_BITS=1, FRAC_BITS=1, OUT_BITS=16, OUT_SIGNED=0)],
     "tb_mac_array": [dict(ROWS=1, COLS=3, ABITS=2)],
     "tb_lut": [dict(IN_BITS=2, FRAC_BITS=3)],
+    "tb_requant": [dict(ADD_BITS=41), dict(LANES=1, MULT_BITS=16, OUTW=9, ADD_BITS=48)],
     "tb_image": [dict(WIDTH=1, LANES=3, WORDS=6)],
     "tb_dump": [dict(WIDTH=1, LANES=3, NVEC=2)],
 }
