@@ -45,7 +45,10 @@ test, which then uses a deliberately wrong reference (:func:`wrong_ref`);
 
 Verilator builds: :func:`build_and_test` compiles models with -O0 (``fast_build``) and
 reuses the compiled Verilator runtime across builds (see :func:`_verilator_runner`;
-``T2C_NO_RT_CACHE=1`` disables that).
+``T2C_NO_RT_CACHE=1`` disables that); :func:`make_job` passes :data:`VERILATOR_ARGS`,
+which leaves only the wrapper's top-level signals and the memories marked
+``/* verilator public_flat_rd */`` visible to cocotb (mark any other memory a cocotb
+test reads).
 
 Environment variables: ``T2C_SEED`` (fix the seed of every test), ``T2C_SIMS``
 (comma-separated subset of ``icarus,verilator`` to run), ``WAVES=1`` (cocotb: dump
