@@ -37,7 +37,7 @@ module lut #(
 
   localparam integer DEPTH = 1 << IN_BITS;
 
-  reg [OUT_BITS-1:0] mem [0:DEPTH-1];
+  reg [OUT_BITS-1:0] mem [0:DEPTH-1] /* verilator public_flat_rd */;  // testbenches read it
   initial begin
     if (INIT_FILE != "") begin
       $readmemh(INIT_FILE, mem);
@@ -46,26 +46,29 @@ module lut #(
 
   wire [IN_BITS-1:0] idx = x_i[IN_BITS+FRAC_BITS-1:FRAC_BITS];
 
+  // stage 1, both paths: read T[i] (a synchronous ROM read); it is the output of the
+  // plain lookup
+  reg                v1_q;
+  reg [OUT_BITS-1:0] ti_q;
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      v1_q <= 1'b0;
+    end else begin
+      v1_q <= valid_i;
+    end
+  end
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      ti_q <= {OUT_BITS{1'b0}};
+    end else if (valid_i) begin
+      ti_q <= mem[idx];
+    end
+  end
+
   generate
     if (FRAC_BITS == 0) begin : g_plain
-      reg                v_q;
-      reg [OUT_BITS-1:0] y_q;
-      always @(posedge clk_i or negedge rst_ni) begin
-        if (!rst_ni) begin
-          v_q <= 1'b0;
-        end else begin
-          v_q <= valid_i;
-        end
-      end
-      always @(posedge clk_i or negedge rst_ni) begin
-        if (!rst_ni) begin
-          y_q <= {OUT_BITS{1'b0}};
-        end else if (valid_i) begin
-          y_q <= mem[idx];
-        end
-      end
-      assign valid_o = v_q;
-      assign y_o     = y_q;
+      assign valid_o = v1_q;
+      assign y_o     = ti_q;
 
     end else begin : g_interp
       // Entries widened (sign- or zero-extended) so that all arithmetic is exact.
@@ -76,24 +79,14 @@ module lut #(
       wire [IN_BITS-1:0] idx_hi = idx + 1'b1;
       wire [IN_BITS-1:0] idx_j  = (idx == {IN_BITS{1'b1}}) ? idx : idx_hi;
 
-      // stage 1: read both neighbours, keep the fraction
-      reg                 v1_q;
-      reg [OUT_BITS-1:0]  ti_q, tj_q;
+      // stage 1, continued: read the upper neighbour T[j], keep the fraction
+      reg [OUT_BITS-1:0]  tj_q;
       reg [FRAC_BITS-1:0] f_q;
       always @(posedge clk_i or negedge rst_ni) begin
         if (!rst_ni) begin
-          v1_q <= 1'b0;
-        end else begin
-          v1_q <= valid_i;
-        end
-      end
-      always @(posedge clk_i or negedge rst_ni) begin
-        if (!rst_ni) begin
-          ti_q <= {OUT_BITS{1'b0}};
           tj_q <= {OUT_BITS{1'b0}};
           f_q  <= {FRAC_BITS{1'b0}};
         end else if (valid_i) begin
-          ti_q <= mem[idx];
           tj_q <= mem[idx_j];
           f_q  <= x_i[FRAC_BITS-1:0];
         end

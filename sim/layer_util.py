@@ -43,14 +43,6 @@ Y_NAME = "y.hex"
 IMAGES = "images"
 GUARDS_NAME = "guards.json"
 MAX_SHOW = 8  # mismatches listed in a failure message
-# Verilator: one C++ file instead of several plus a precompiled header: the model
-# compiles in ~5 s instead of ~16 s here (the runtime is cached by simutil); and only
-# the wrapper's signals and the engine's memories (marked public_flat_rd in the RTL)
-# visible to cocotb instead of every signal (cocotb's runner passes --public-flat-rw):
-# the engine then simulates ~8x faster.
-VERILATOR_ARGS = ("--output-split", "0", "--output-split-cfuncs", "0",
-                  "--no-public-flat-rw", "--public-depth", "1")
-
 # memory image -> its memory inside the engine (relative to the wrapper's u_dut)
 MEMORY_PATHS = {"desc": "desc", "tiles": "u_tiles.mem", "input": "u_act.mem", "weight": "u_w.mem",
                 "bias": "u_bias.mem", "m": "u_m.mem", "s": "u_s.mem", "residual": "u_res.mem",
@@ -194,8 +186,6 @@ def prepare(model: str, layer_name: str, sim: str, *, test_id: str | None = None
     job = su.make_job(sim=sim, wrapper=WRAPPER, rtl=RTL, test_module="test_layer", build_dir=bdir,
                       parameters=params, files=images.hdl_files(), outputs={"Y_FILE": Y_NAME})
     job["sources"] = rtl_sources() + su.hdl_sources("tb_harness", WRAPPER)
-    if sim == "verilator":
-        job["build_args"] = list(VERILATOR_ARGS)
     ctx = dict(model=model, layer=layer, geometry=geo, expected=expected, images=images, golden=gdir)
     return job, ctx
 

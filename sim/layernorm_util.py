@@ -134,7 +134,7 @@ def layernorm_job(*, sim: str, test_id: str, x, lens, gain, offset, shift, eps, 
                       build_dir=bdir, parameters=params, files=files,
                       outputs={"Y_FILE": vu.Y_NAME, "L_FILE": vu.L_NAME, "R_FILE": R_NAME},
                       seed=seed, wrong=wrong)
-    job.update(testcase="layernorm_tb", build_args=vu._build_args(sim))
+    job.update(testcase="layernorm_tb")
     return job
 
 

@@ -15,7 +15,8 @@ Every testbench in sim/ follows one pattern, the fast one measured in
    passed as absolute-path string literals.
 3. **cocotb side** (the ``@cocotb.test()`` coroutine): :func:`load_inputs`,
    :func:`wait_done` (one await: the wrapper generates its clock and runs free),
-   :func:`check_guards` (proves every image was loaded), :func:`read_memh` on the
+   :func:`check_guards` (proves every image was loaded: ``"u_x.mem"`` for the
+   ``tb_image`` instance ``u_x``), :func:`read_memh` on the
    ``$writememh`` output, the reference computed by calling ``t2c.arith`` (never
    re-implemented; get it with :func:`import_arith`), :func:`compare` (``==`` on every
    element; the message names index, operands, expected, got, count and seed) and
@@ -25,13 +26,15 @@ Every testbench in sim/ follows one pattern, the fast one measured in
 
 Reusing it for a new DUT (e.g. a layer engine fed by ``t2c export`` memory images):
 
-- write ``sim/hdl/tb_<dut>.v``: instantiate ``tb_harness`` (clock, reset, cycle counter,
-  optional valid bubbles; it turns the wrapper's ``finish`` into ``done``/``cycles``),
-  load the images with ``$readmemh`` from absolute-path string parameters into memories
-  one word longer than the data (the guard), stream them into the DUT from registers,
-  store the outputs, ``$writememh`` them when complete and raise ``finish``; expose the
-  harness outputs as top-level ``done``, ``cycles`` and ``rst_n`` (see tb_lut.v, the
-  smallest);
+- write ``sim/hdl/tb_<dut>.v`` from the shared modules (:data:`TB_MODULES`, built with
+  every wrapper): ``tb_harness`` (clock, reset, cycle counter, optional valid bubbles;
+  it turns the wrapper's ``finish`` into ``done``/``cycles``), one ``tb_image`` per
+  input image (``$readmemh`` from an absolute-path string parameter into ``mem``, one
+  word longer than the data: the guard; a combinational read port), ``tb_feed`` (the
+  vector counter that addresses the images, the reads registered with their valid
+  bit) and one ``tb_dump`` per output file (stores the results, raises ``full_o`` =
+  the wrapper's ``finish``, then ``$writememh``); name the harness wires ``done``,
+  ``cycles`` and ``rst_n`` at the top level (see tb_lut.v, the smallest);
 - in ``sim/test_<dut>.py``: a ``prepare()`` that writes the images and returns
   ``make_job(...)``, a cocotb coroutine as in step 3, and pytest functions
   parametrized over ``SIMULATORS`` that call ``require_simulator(sim)`` first.
@@ -42,7 +45,10 @@ test, which then uses a deliberately wrong reference (:func:`wrong_ref`);
 
 Verilator builds: :func:`build_and_test` compiles models with -O0 (``fast_build``) and
 reuses the compiled Verilator runtime across builds (see :func:`_verilator_runner`;
-``T2C_NO_RT_CACHE=1`` disables that).
+``T2C_NO_RT_CACHE=1`` disables that); :func:`make_job` passes :data:`VERILATOR_ARGS`,
+which leaves only the wrapper's top-level signals and the memories marked
+``/* verilator public_flat_rd */`` visible to cocotb (mark any other memory a cocotb
+test reads).
 
 Environment variables: ``T2C_SEED`` (fix the seed of every test), ``T2C_SIMS``
 (comma-separated subset of ``icarus,verilator`` to run), ``WAVES=1`` (cocotb: dump
@@ -73,6 +79,16 @@ HDL_DIR = SIM_DIR / "hdl"
 BUILD_ROOT = REPO / "sim_build"
 
 SIMULATORS = ("icarus", "verilator")
+# The shared modules of the wrappers in sim/hdl/ (clock and reset, input images, issue,
+# output dump); make_job builds them with every wrapper.
+TB_MODULES = ("tb_harness", "tb_image", "tb_feed", "tb_dump")
+# Verilator arguments of the testbench builds (make_job): one C++ file instead of
+# several plus a precompiled header (builds faster), and only the top-level wrapper's
+# signals plus the memories marked /* verilator public_flat_rd */ (tb_image's `mem`,
+# the LUT's table) visible to cocotb instead of every signal (cocotb's runner passes
+# --public-flat-rw): the models simulate several times faster.
+VERILATOR_ARGS = ("--output-split", "0", "--output-split-cfuncs", "0",
+                  "--no-public-flat-rw", "--public-depth", "1")
 TIMESCALE = ("1ns", "1ps")
 CLK_PERIOD_NS = 10  # tb_harness default HALF_PERIOD = 5 time units
 REPORT_NAME = "report.json"
@@ -539,14 +555,16 @@ def make_job(*, sim: str, wrapper: str, rtl, test_module: str, build_dir, parame
     ``rtl``: names of the ``rtl/*.v`` modules it needs; ``files``: input image paths by
     parameter name; ``outputs``: parameter name -> file name in ``build_dir`` that the
     wrapper writes ($writememh); ``wrong``: a deliberately wrong reference for the
-    cocotb test (``T2C_WRONG_REF``, negative tests).
+    cocotb test (``T2C_WRONG_REF``, negative tests).  Verilator builds get
+    :data:`VERILATOR_ARGS`.
     """
     params = dict(parameters)
     for name, fname in (outputs or {}).items():
         params[name] = hdl_string(Path(build_dir) / fname)
     return dict(sim=sim, toplevel=wrapper, test_module=test_module, build_dir=build_dir,
-                sources=rtl_sources(*rtl) + hdl_sources("tb_harness", wrapper),
+                sources=rtl_sources(*rtl) + hdl_sources(*TB_MODULES, wrapper),
                 parameters=params, files=files, seed=seed,
+                build_args=VERILATOR_ARGS if sim == "verilator" else (),
                 extra_env={"T2C_WRONG_REF": wrong} if wrong else None)
 
 
@@ -600,12 +618,16 @@ def _logic_int(value, what: str) -> int:
 def check_guards(dut, memories: dict) -> None:
     """Assert that each ``$readmemh`` image was loaded up to its guard word.
 
-    ``memories``: name of a memory in the wrapper -> number of data words (the guard
-    sits right after them).  Catches a missing, misnamed or short file on both
-    simulators (Icarus leaves x, Verilator 0).
+    ``memories``: path of a memory below the wrapper, e.g. ``"u_x.mem"`` for the
+    ``tb_image`` instance ``u_x`` -> number of data words (the guard sits right after
+    them).  Catches a missing, misnamed or short file on both simulators (Icarus
+    leaves x, Verilator 0).
     """
     for name, n in memories.items():
-        word = getattr(dut, name)[n].value
+        mem = dut
+        for part in name.split("."):
+            mem = getattr(mem, part)
+        word = mem[n].value
         got = _logic_int(word, f"{name}[{n}]")
         want = guard_word(len(word))
         assert got == want, (f"{name}[{n}] = {got:#x}, expected guard {want:#x}: "

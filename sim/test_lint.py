@@ -26,6 +26,9 @@ CORNERS = {
     "layernorm": [dict(MAX_N=1, IN_SIGNED=0, OUT_BITS=2, MAX_SHIFT=1),
                   dict(MAX_N=192, IN_BITS=4, MAX_SHIFT=31, OFF_BITS=48, EPS_BITS=60)],
     "tb_layernorm": [dict(MAX_N=17, IN_SIGNED=0, MAX_SHIFT=7, EPS_BITS=40)],
+    "tb_requant": [dict(ADD_BITS=41), dict(LANES=1, MULT_BITS=16, OUTW=9, ADD_BITS=48)],
+    "tb_image": [dict(WIDTH=1, LANES=3, WORDS=6)],
+    "tb_dump": [dict(WIDTH=1, LANES=3, NVEC=2)],
 }
 
 

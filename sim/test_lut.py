@@ -66,7 +66,7 @@ async def lut_tb(dut):
     x, table = v["x"], v["table"]
     in_bits, frac_bits, out_bits = v["in_bits"], v["frac_bits"], v["out_bits"]
     run = await su.wait_done(dut, max_cycles=2 * len(x) + 64)
-    su.check_guards(dut, {"x_mem": len(x)})
+    su.check_guards(dut, {"u_x.mem": len(x)})
     su.check_table(dut.u_dut.mem, table)
     got, valid = su.read_memh(su.current_build_dir() / "y.hex", out_bits,
                               signed=bool(v["out_signed"]), count=len(x))

@@ -108,12 +108,13 @@ async def mac_array_tb(dut):
     rows, cols, ntiles = t["rows"], t["cols"], len(t["k"])
     nsteps = int(t["k"].sum())
     run = await su.wait_done(dut, max_cycles=2 * nsteps + 8 * ntiles + 64)
-    su.check_guards(dut, {"a_mem": nsteps * rows, "w_mem": nsteps * cols, "ctrl_mem": nsteps,
-                          "zx_mem": ntiles, "bias_mem": ntiles * cols})
+    su.check_guards(dut, {"u_a.mem": nsteps * rows, "u_w.mem": nsteps * cols,
+                          "u_ctrl.mem": nsteps, "u_zx.mem": ntiles, "u_bias.mem": ntiles * cols})
     bdir = su.current_build_dir()
     got, valid = su.read_memh(bdir / "res.hex", ACCW, signed=True, count=ntiles * rows * cols)
-    stamps, _ = su.read_memh(bdir / "cyc.hex", 32, signed=False, count=2 * ntiles)
-    latency = (stamps[1::2] - stamps[0::2]).tolist()
+    start_cyc, _ = su.read_memh(bdir / "start.hex", 32, signed=False, count=ntiles)
+    done_cyc, _ = su.read_memh(bdir / "done.hex", 32, signed=False, count=ntiles)
+    latency = (done_cyc - start_cyc).tolist()
     shape = (ntiles, rows, cols)
     count, msg = su.compare(
         reference(t, su.wrong_ref()), got.reshape(shape), what="mac_array result",
@@ -126,7 +127,7 @@ async def mac_array_tb(dut):
         msg += f"\nrow read port differed from the flat bus in {row_err} cycles"
     su.finish(dut._log, dict(compared=ntiles * rows * cols, mismatches=count,
                              tiles=ntiles, k=t["k"].tolist(), latency=latency,
-                             stream_cycles=int(stamps[-1] - stamps[0]), steps=nsteps,
+                             stream_cycles=int(done_cyc[-1] - start_cyc[0]), steps=nsteps,
                              **run), msg)
 
 
@@ -156,7 +157,8 @@ def prepare(sim: str, cfg: dict, test_id: str, wrong: str = "", seed: int | None
     su.save_inputs(bdir, rows=rows, cols=cols, **t)
     return su.make_job(sim=sim, wrapper="tb_mac_array", rtl=("mac_pe", DUT),
                        test_module="test_mac_array", build_dir=bdir, parameters=params,
-                       files=files, outputs={"RES_FILE": "res.hex", "CYC_FILE": "cyc.hex"},
+                       files=files, outputs={"RES_FILE": "res.hex", "START_FILE": "start.hex",
+                                "DONE_FILE": "done.hex"},
                        seed=seed, wrong=wrong)
 
 

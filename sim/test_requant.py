@@ -8,6 +8,13 @@ unsigned (and the full OUTW range) x zero point at both ends; exact rounding tie
 (acc*m = odd multiple of 2^(s-1)) and their neighbours for every s where a tie exists.
 Saturation both ways comes from the extremes.  The wrapper sim/hdl/tb_requant.v
 streams them from $readmemh images, one vector of LANES lanes per cycle.
+
+With the addend (configurations *_add*: ADD_BITS = 41 as in the layer engine, and 48, wider than
+the 16-bit multiplier's product) the reference is t2c.arith.requantize_sum([acc * m,
+add], ...) and every element also gets an addend: uniform, log-uniform, the ends of
+its range and -1/0/1, one cancelling acc * m up to a small rest, or one making the
+sum an exact rounding tie (and +-1 beside it); plus edge vectors of every extreme
+acc x m x addend x shift.
 """
 from __future__ import annotations
 
@@ -30,7 +37,18 @@ CONFIGS = {
     "mult32": dict(LANES=8, MULT_BITS=32, OUTW=16, GAPS=0),
     # 16-bit multipliers, 9-bit outputs (int8 and uint8 ranges), valid_i bubbles
     "mult16": dict(LANES=4, MULT_BITS=16, OUTW=9, GAPS=1),
+    # with the addend: the layer engine's residual width
+    "mult32_add41": dict(LANES=8, MULT_BITS=32, OUTW=16, ADD_BITS=41, GAPS=0),
+    # an addend wider than the 47-bit product (VALW = ADD_BITS + 1), valid_i bubbles
+    "mult16_add48": dict(LANES=4, MULT_BITS=16, OUTW=9, ADD_BITS=48, GAPS=1),
 }
+# memory of each operand image in tb_requant (the addend's only exists when ADD_BITS > 0)
+MEMORIES = {**{f: f"u_{f}.mem" for f in FIELDS}, "add": "g_add.u_add.mem"}
+
+
+def fields(cfg: dict) -> tuple[str, ...]:
+    """The operand images of a configuration: FIELDS, plus "add" with an addend."""
+    return FIELDS + (("add",) if cfg.get("ADD_BITS", 0) else ())
 
 
 # ------------------------------------------------------------------ vectors
@@ -128,32 +146,97 @@ def random_vectors(rng, n: int, mult_bits: int, outw: int) -> dict:
                         np.concatenate([s1, s2, s3]), outw)
 
 
+def add_range(add_bits: int) -> tuple[int, int]:
+    return -(1 << (add_bits - 1)), (1 << (add_bits - 1)) - 1
+
+
+def addends(rng, v: dict, add_bits: int) -> tuple[np.ndarray, int]:
+    """An addend for every element of ``v`` (one of six kinds, see the module docstring);
+    returns it and the number of elements whose sum ``acc * m + add`` is an exact tie."""
+    lo, hi = add_range(add_bits)
+    prod, s = v["acc"] * v["m"], v["s"]
+    n = prod.size
+    kind = rng.integers(0, 6, n)
+    mag = np.floor(2.0 ** rng.uniform(0, add_bits - 1, n)).astype(np.int64) - 1
+    # exact ties: prod + add = 2^(s-1) (mod 2^s), then -1 / 0 / +1 beside; only where
+    # the addend stays in range (s <= add_bits - 4: |add| < 5.5 * 2^s)
+    tie_ok = s <= add_bits - 4
+    s_t = np.where(tie_ok, s, 1)
+    step = np.int64(1) << s_t
+    tie = ((step >> 1) - (prod & (step - 1)) + rng.integers(-2, 3, n) * step
+           + rng.integers(-1, 2, n))
+    add = np.select(
+        [kind == 0, kind == 1, kind == 2, kind == 3, kind == 4],
+        [rng.integers(lo, hi + 1, n),                                    # uniform
+         np.where(rng.random(n) < 0.5, -mag - 1, mag),                   # log-uniform
+         rng.choice(np.array([lo, lo + 1, -1, 0, 1, hi - 1, hi]), n),    # ends, near 0
+         np.clip(-prod + rng.integers(-256, 257, n), lo, hi),            # cancels acc * m
+         np.where(tie_ok, tie, rng.integers(lo, hi + 1, n))],            # rounding ties
+        rng.integers(lo, hi + 1, n))
+    total = prod + add
+    ties = int(((total & (step - 1)) == (step >> 1))[(kind == 4) & tie_ok].sum())
+    return add.astype(np.int64), ties
+
+
+def addend_edge_vectors(mult_bits: int, outw: int, add_bits: int) -> dict:
+    """Every extreme acc x m x addend x shift, full output range: the largest and
+    smallest sums, and shifts at and beyond the sum's width."""
+    m_lo, m_hi = m_range(mult_bits)
+    lo, hi = add_range(add_bits)
+    q_lo, q_hi = arith.qrange(outw, True)
+    rows = [(a, m, s, 0, q_lo, q_hi, d)
+            for a in (arith.INT32_MIN, -1, 0, 1, arith.INT32_MAX) for m in (m_lo, m_hi, 0)
+            for d in (lo, -1, 0, 1, hi) for s in SHIFTS]
+    return {k: np.array(v, dtype=np.int64) for k, v in zip(FIELDS + ("add",), zip(*rows))}
+
+
 def make_vectors(rng, cfg: dict, n_random: int, edges: bool = True) -> dict:
-    """Edge + random elements, shuffled (edges reach every lane), padded to whole vectors."""
+    """Edge + random elements, shuffled (edges reach every lane), padded to whole vectors.
+
+    With ``ADD_BITS`` in ``cfg`` every element also gets an addend (:func:`addends`),
+    and the addend edge vectors join the edges.
+    """
     mb, outw, lanes = cfg["MULT_BITS"], cfg["OUTW"], cfg["LANES"]
+    add_bits = cfg.get("ADD_BITS", 0)
     parts = [random_vectors(rng, n_random, mb, outw)]
     if edges:
         parts.append(edge_vectors(rng, mb, outw))
-    n_edge = len(parts[-1]["acc"]) if edges else 0
+        if add_bits:
+            parts.append(addend_edge_vectors(mb, outw, add_bits))
+    n_edge = sum(len(p["acc"]) for p in parts[1:])
     pad = -(n_random + n_edge) % lanes
     parts.append(random_vectors(rng, pad, mb, outw))
-    vec = {k: np.concatenate([p[k] for p in parts]).astype(np.int64) for k in FIELDS}
+    n_ties = 0
+    for p in parts:
+        if add_bits and "add" not in p:
+            p["add"], ties = addends(rng, p, add_bits)
+            n_ties += ties
+    vec = {k: np.concatenate([p[k] for p in parts]).astype(np.int64) for k in fields(cfg)}
     order = rng.permutation(len(vec["acc"]))
     vec = {k: v[order] for k, v in vec.items()}
-    vec.update(n_random=n_random + pad, n_edge=n_edge)
+    vec.update(n_random=n_random + pad, n_edge=n_edge, n_add_ties=n_ties)
     return vec
 
 
 # ------------------------------------------------------------------ reference
 def reference(v: dict, wrong: str = "") -> np.ndarray:
-    """t2c.arith.requantize; ``wrong="floor"`` is the deliberately wrong reference."""
+    """t2c.arith.requantize, or requantize_sum([acc * m, add], ...) with an addend.
+
+    Deliberately wrong references: ``wrong="floor"`` floors instead of rounding half
+    up, ``wrong="no_add"`` ignores the addend.
+    """
+    if wrong not in ("", "floor", "no_add"):
+        raise ValueError(f"unknown T2C_WRONG_REF={wrong!r}")
+    if wrong == "no_add" or "add" not in v:
+        terms = [v["acc"] * v["m"]]
+    else:
+        terms = [v["acc"] * v["m"], v["add"]]
     if wrong == "floor":
         # floor instead of round-half-up: cancel the contract's 2^(s-1) rounding term
-        bias = -(np.int64(1) << (v["s"] - 1))
-        return arith.requantize_sum([v["acc"] * v["m"], bias], v["s"], v["zp"], v["qmin"], v["qmax"])
-    if wrong:
-        raise ValueError(f"unknown T2C_WRONG_REF={wrong!r}")
-    return arith.requantize(v["acc"], v["m"], v["s"], v["zp"], v["qmin"], v["qmax"])
+        terms.append(-(np.int64(1) << (v["s"] - 1)))
+    elif wrong == "" and len(terms) == 1:
+        return arith.requantize(v["acc"], v["m"], v["s"], v["zp"], v["qmin"], v["qmax"])
+    return arith.requantize_sum(terms, v["s"], v["zp"], v["qmin"], v["qmax"])
 
 
 # ------------------------------------------------------------------ cocotb
@@ -164,15 +247,17 @@ async def requant_tb(dut):
     lanes, outw = v["lanes"], v["outw"]
     n = v["acc"].size
     run = await su.wait_done(dut, max_cycles=4 * (n // lanes) + 64)
-    su.check_guards(dut, {f"{f}_mem": n for f in FIELDS})
+    names = FIELDS + (("add",) if "add" in v else ())
+    su.check_guards(dut, {MEMORIES[f]: n for f in names})
     got, valid = su.read_memh(su.current_build_dir() / "y.hex", outw, signed=True, count=n)
     expected = reference(v, su.wrong_ref())
     shape = (n // lanes, lanes)
     count, msg = su.compare(expected.reshape(shape), got.reshape(shape), what="requant y",
                             index_names=("vector", "lane"), valid=valid.reshape(shape),
-                            inputs={f: v[f].reshape(shape) for f in FIELDS})
+                            inputs={f: v[f].reshape(shape) for f in names})
     su.finish(dut._log, dict(compared=int(n), mismatches=count, random=v["n_random"],
-                             edge=v["n_edge"], vectors=n // lanes, **run), msg)
+                             edge=v["n_edge"], add_ties=v["n_add_ties"], vectors=n // lanes,
+                             **run), msg)
 
 
 # ------------------------------------------------------------------ pytest
@@ -185,9 +270,9 @@ def prepare(sim: str, cfg: dict, test_id: str, n_random: int = N_RANDOM, edges: 
     params = dict(cfg, NVEC=len(vec["acc"]) // lanes)
     bdir = su.build_dir_for(DUT, sim, test_id, params)
     widths = dict(acc=ACCW, m=cfg["MULT_BITS"], s=SHIFT_BITS, zp=cfg["OUTW"],
-                  qmin=cfg["OUTW"], qmax=cfg["OUTW"])
+                  qmin=cfg["OUTW"], qmax=cfg["OUTW"], add=cfg.get("ADD_BITS", 0))
     files = {f"{f.upper()}_FILE": su.write_memh(bdir / f"{f}.hex", vec[f], widths[f])
-             for f in FIELDS}
+             for f in fields(cfg)}
     su.save_inputs(bdir, lanes=lanes, outw=cfg["OUTW"], **vec)
     return su.make_job(sim=sim, wrapper="tb_requant", rtl=(DUT,), test_module="test_requant",
                        build_dir=bdir, parameters=params, files=files,
@@ -198,19 +283,23 @@ def prepare(sim: str, cfg: dict, test_id: str, n_random: int = N_RANDOM, edges: 
 @pytest.mark.parametrize("sim", su.SIMULATORS)
 def test_requant(sim, config, request):
     su.require_simulator(sim)
-    report = su.build_and_test(**prepare(sim, CONFIGS[config], request.node.name))
+    cfg = CONFIGS[config]
+    report = su.build_and_test(**prepare(sim, cfg, request.node.name))
     print(f"{request.node.name}: {report['compared']} elements ({report['random']} random, "
-          f"{report['edge']} edge), {report['mismatches']} mismatches, "
-          f"{report['cycles']} cycles")
+          f"{report['edge']} edge, {report['add_ties']} exact ties of acc*m + add), "
+          f"{report['mismatches']} mismatches, {report['cycles']} cycles")
     assert report["mismatches"] == 0
     assert report["random"] >= 100_000 and report["edge"] > 0
+    assert report["add_ties"] > 0 or not cfg.get("ADD_BITS")
 
 
+@pytest.mark.parametrize("config, wrong", [("mult32", "floor"), ("mult32_add41", "no_add")])
 @pytest.mark.parametrize("sim", su.SIMULATORS)
-def test_requant_detects_floor_rounding(sim, request):
-    """The same testbench against a floor-rounding reference must report mismatches."""
+def test_requant_detects_wrong_reference(sim, config, wrong, request):
+    """The same testbench against a deliberately wrong reference must report mismatches:
+    floor instead of round-half-up, or the addend ignored."""
     su.require_simulator(sim)
-    job = prepare(sim, CONFIGS["mult32"], request.node.name, n_random=2048, wrong="floor")
+    job = prepare(sim, CONFIGS[config], request.node.name, n_random=2048, wrong=wrong)
     report = su.expect_mismatches(job)
-    print(f"{request.node.name}: floor reference -> {report['mismatches']} of "
+    print(f"{request.node.name}: {wrong} reference -> {report['mismatches']} of "
           f"{report['compared']} elements differ (as intended)")

@@ -65,7 +65,7 @@ async def softmax_tb(dut):
     x, lens, qmax, table = v["x"], v["lens"], v["qmax"], v["table"]
     nx, out_bits = x.size, int(v["out_bits"])
     run = await su.wait_done(dut, max_cycles=int(4 * nx + vu.SOFTMAX_CYCLES_PER_ROW * lens.size))
-    su.check_guards(dut, {"x_mem": nx, "n_mem": lens.size, "q_mem": lens.size})
+    su.check_guards(dut, {"u_x.mem": nx, "u_n.mem": lens.size, "u_q.mem": lens.size})
     su.check_table(dut.u_dut.u_exp.mem, table)
     bdir = su.current_build_dir()
     got, valid = su.read_memh(bdir / vu.Y_NAME, out_bits, signed=False, count=nx)
@@ -99,7 +99,7 @@ async def lut_layer_tb(dut):
     x, table = v["x"], v["table"]
     nx, in_bits, out_bits = x.size, int(v["in_bits"]), int(v["out_bits"])
     run = await su.wait_done(dut, max_cycles=2 * nx + 64)
-    su.check_guards(dut, {"x_mem": nx})
+    su.check_guards(dut, {"u_x.mem": nx})
     su.check_table(dut.u_dut.u_lut.mem, table)
     got, valid = su.read_memh(su.current_build_dir() / vu.Y_NAME, out_bits,
                               signed=bool(v["out_signed"]), count=nx)

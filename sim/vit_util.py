@@ -35,18 +35,12 @@ LUT_RTL = ("lut_layer", "lut")
 EXP_BITS = 16           # exp table entries: unsigned Q0.15, EXP[0] = 2^15
 DEFAULT_MAX_N = 256     # softmax row buffer (rows up to 256 elements)
 Y_NAME, L_NAME = "y.hex", "last.hex"
-# Verilator: one C++ file instead of several plus a precompiled header (faster build)
-VERILATOR_ARGS = ("--output-split", "0", "--output-split-cfuncs", "0")
 SOFTMAX_CYCLES_PER_ROW = 40  # a row takes 3n + 30 cycles (4n + 40: margin for input bubbles)
 
 
 def n_bits(max_n: int) -> int:
     """Width of the softmax's n_i port: $clog2(MAX_N + 1)."""
     return max(1, int(max_n).bit_length())
-
-
-def _build_args(sim: str) -> tuple:
-    return VERILATOR_ARGS if sim == "verilator" else ()
 
 
 def flip_one(expected) -> np.ndarray:
@@ -116,7 +110,7 @@ def softmax_job(*, sim: str, test_id: str, x, lens, qmax, table, in_bits: int = 
     job = su.make_job(sim=sim, wrapper="tb_softmax", rtl=SOFTMAX_RTL, test_module=TEST_MODULE,
                       build_dir=bdir, parameters=params, files=files,
                       outputs={"Y_FILE": Y_NAME, "L_FILE": L_NAME}, seed=seed, wrong=wrong)
-    job.update(testcase="softmax_tb", build_args=_build_args(sim))
+    job.update(testcase="softmax_tb")
     return job
 
 
@@ -143,7 +137,7 @@ def lut_job(*, sim: str, test_id: str, x, table, x_qmin: int, in_bits: int = 8,
     job = su.make_job(sim=sim, wrapper="tb_lut_layer", rtl=LUT_RTL, test_module=TEST_MODULE,
                       build_dir=bdir, parameters=params, files=files,
                       outputs={"Y_FILE": Y_NAME}, seed=seed, wrong=wrong)
-    job.update(testcase="lut_layer_tb", build_args=_build_args(sim))
+    job.update(testcase="lut_layer_tb")
     return job
 
 

@@ -4,6 +4,7 @@
 // X_FILE holds NX inputs (IN_BITS+FRAC_BITS bits, plus a guard word); they are
 // issued one per cycle (bubbles when GAPS != 0), every output is stored in order
 // and written to Y_FILE, then `done` rises and `cycles` holds the cycle count.
+// (Clock and reset: tb_harness; images, issue, dump: tb_image, tb_feed, tb_dump.)
 module tb_lut #(
   parameter integer IN_BITS    = 8,
   parameter integer FRAC_BITS  = 0,
@@ -21,44 +22,22 @@ module tb_lut #(
 
   wire        clk, rst_n, gap, finish, done;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [31:0] cyc;     // unused here
-  wire [31:0] cycles;  // with done: read by the cocotb test (simutil.wait_done)
+  wire [31:0] cyc, cycles;  // cycles (with done): read by the cocotb test (simutil.wait_done)
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
     .finish_i(finish), .done_o(done), .cycles_o(cycles)
   );
 
-  reg [XW-1:0]       x_mem [0:NX];
-  reg [OUT_BITS-1:0] y_mem [0:NX-1];
-  initial begin
-    $readmemh(X_FILE, x_mem);
-  end
+  wire [31:0]   xin;
+  wire [XW-1:0] x_rd, x;
+  wire          valid_i, valid_o;
+  tb_image #(.WIDTH(XW), .WORDS(NX), .FILE(X_FILE)) u_x (.addr_i(xin), .rd_o(x_rd));
+  tb_feed #(.NVEC(NX), .WIDTH(XW)) u_feed (
+    .clk_i(clk), .rst_ni(rst_n), .gap_i(gap), .idx_o(xin), .data_i(x_rd),
+    .valid_o(valid_i), .data_o(x)
+  );
 
-  // ---------------------------------------------------------------- issue
-  reg  [31:0] xin;
-  wire        take = rst_n && !gap && (xin < NX);
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      xin <= 32'd0;
-    end else if (take) begin
-      xin <= xin + 32'd1;
-    end
-  end
-
-  reg          valid_i;
-  reg [XW-1:0] x;
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      valid_i <= 1'b0;
-      x       <= {XW{1'b0}};
-    end else begin
-      valid_i <= take;
-      x       <= x_mem[xin];
-    end
-  end
-
-  wire                valid_o;
   wire [OUT_BITS-1:0] y;
   lut #(
     .IN_BITS(IN_BITS), .FRAC_BITS(FRAC_BITS), .OUT_BITS(OUT_BITS),
@@ -67,23 +46,8 @@ module tb_lut #(
     .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_i), .x_i(x), .valid_o(valid_o), .y_o(y)
   );
 
-  // ---------------------------------------------------------------- capture
-  reg [31:0] xout;
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      xout <= 32'd0;
-    end else if (valid_o) begin
-      y_mem[xout] <= y;
-      xout        <= xout + 32'd1;
-    end
-  end
-
-  // All outputs stored: dump them once, then the harness raises `done`.
-  assign finish = (xout == NX);
-  always @(posedge clk) begin
-    if (finish && !done) begin
-      $writememh(Y_FILE, y_mem);
-    end
-  end
+  tb_dump #(.WIDTH(OUT_BITS), .NVEC(NX), .FILE(Y_FILE)) u_y (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_o), .data_i(y), .done_i(done), .full_o(finish)
+  );
 
 endmodule

@@ -7,9 +7,10 @@
 //   ZX_FILE   NTILES input zero points (ABITS+1-bit signed)
 //   BIAS_FILE NTILES*COLS biases, bias[tile*COLS + c]
 // The K-steps are issued back to back (bubbles when GAPS != 0), tiles too.
-// Outputs: RES_FILE NTILES*ROWS*COLS results res[(tile*ROWS + r)*COLS + c], and
-// CYC_FILE 2*NTILES cycle stamps: [2t] cycle of tile t's first K-step at the DUT
-// inputs, [2t+1] cycle in which res_valid_o announced its result.
+// Outputs: RES_FILE NTILES*ROWS*COLS results res[(tile*ROWS + r)*COLS + c], and two
+// files of NTILES cycle stamps: START_FILE [t] the cycle of tile t's first K-step at
+// the DUT inputs, DONE_FILE [t] the cycle in which res_valid_o announced its result.
+// (Clock and reset: tb_harness; images and dump: tb_image, tb_dump.)
 // row_err counts cycles in which the row read port disagreed with the flat bus.
 module tb_mac_array #(
   parameter integer ROWS      = 8,
@@ -27,12 +28,12 @@ module tb_mac_array #(
   parameter         CTRL_FILE = "",
   parameter         ZX_FILE   = "",
   parameter         BIAS_FILE = "",
-  parameter         RES_FILE  = "",
-  parameter         CYC_FILE  = ""
+  parameter         RES_FILE   = "",
+  parameter         START_FILE = "",
+  parameter         DONE_FILE  = ""
 ) ();
 
   localparam integer RSELW = (ROWS > 1) ? $clog2(ROWS) : 1;
-  localparam integer NRES  = NTILES * ROWS * COLS;
 
   wire        clk, rst_n, gap, finish, done;
   wire [31:0] cyc;
@@ -44,27 +45,25 @@ module tb_mac_array #(
     .finish_i(finish), .done_o(done), .cycles_o(cycles)
   );
 
-  reg [ABITS-1:0] a_mem    [0:NSTEPS*ROWS];
-  reg [WBITS-1:0] w_mem    [0:NSTEPS*COLS];
-  reg [1:0]       ctrl_mem [0:NSTEPS];
-  reg [ABITS:0]   zx_mem   [0:NTILES];
-  reg [ACCW-1:0]  bias_mem [0:NTILES*COLS];
-  reg [ACCW-1:0]  res_mem  [0:NRES-1];
-  reg [31:0]      cyc_mem  [0:2*NTILES-1];
-  initial begin
-    $readmemh(A_FILE, a_mem);
-    $readmemh(W_FILE, w_mem);
-    $readmemh(CTRL_FILE, ctrl_mem);
-    $readmemh(ZX_FILE, zx_mem);
-    $readmemh(BIAS_FILE, bias_mem);
-  end
-
   // ---------------------------------------------------------------- issue
   // K-step `step` of tile `itile` is read into registers (a synchronous-RAM-like
   // read), so the DUT sees it in the next cycle.
-  reg  [31:0] step, itile;
-  wire        take = rst_n && !gap && (step < NSTEPS);
-  wire [1:0]  ctrl = ctrl_mem[step];
+  reg  [31:0]           step, itile;
+  wire [ROWS*ABITS-1:0] a_rd;
+  wire [COLS*WBITS-1:0] w_rd;
+  wire [1:0]            ctrl;
+  wire [ABITS:0]        zx_rd;
+  wire [COLS*ACCW-1:0]  bias_rd;
+  tb_image #(.WIDTH(ABITS), .WORDS(NSTEPS*ROWS), .LANES(ROWS), .FILE(A_FILE)) u_a (
+    .addr_i(step), .rd_o(a_rd));
+  tb_image #(.WIDTH(WBITS), .WORDS(NSTEPS*COLS), .LANES(COLS), .FILE(W_FILE)) u_w (
+    .addr_i(step), .rd_o(w_rd));
+  tb_image #(.WIDTH(2), .WORDS(NSTEPS), .FILE(CTRL_FILE)) u_ctrl (.addr_i(step), .rd_o(ctrl));
+  tb_image #(.WIDTH(ABITS+1), .WORDS(NTILES), .FILE(ZX_FILE)) u_zx (.addr_i(itile), .rd_o(zx_rd));
+  tb_image #(.WIDTH(ACCW), .WORDS(NTILES*COLS), .LANES(COLS), .FILE(BIAS_FILE)) u_bias (
+    .addr_i(itile), .rd_o(bias_rd));
+
+  wire take = rst_n && !gap && (step < NSTEPS);
   always @(posedge clk or negedge rst_n) begin
     if (!rst_n) begin
       step  <= 32'd0;
@@ -82,7 +81,6 @@ module tb_mac_array #(
   reg [COLS*WBITS-1:0] w_bus;
   reg [COLS*ACCW-1:0]  bias_bus;
   reg [ABITS:0]        zx;
-  integer i;
   always @(posedge clk or negedge rst_n) begin
     if (!rst_n) begin
       valid_i  <= 1'b0;
@@ -93,17 +91,13 @@ module tb_mac_array #(
       bias_bus <= {(COLS*ACCW){1'b0}};
       zx       <= {(ABITS+1){1'b0}};
     end else begin
-      valid_i <= take;
-      first_i <= take && ctrl[0];
-      last_i  <= take && ctrl[1];
-      for (i = 0; i < ROWS; i = i + 1) begin
-        a_bus[i*ABITS +: ABITS] <= a_mem[step*ROWS + i];
-      end
-      for (i = 0; i < COLS; i = i + 1) begin
-        w_bus[i*WBITS +: WBITS]   <= w_mem[step*COLS + i];
-        bias_bus[i*ACCW +: ACCW]  <= bias_mem[itile*COLS + i];
-      end
-      zx <= zx_mem[itile];
+      valid_i  <= take;
+      first_i  <= take && ctrl[0];
+      last_i   <= take && ctrl[1];
+      a_bus    <= a_rd;
+      w_bus    <= w_rd;
+      bias_bus <= bias_rd;
+      zx       <= zx_rd;
     end
   end
 
@@ -122,25 +116,20 @@ module tb_mac_array #(
   );
 
   // ---------------------------------------------------------------- capture
-  reg [31:0] stile, otile;
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      stile <= 32'd0;
-      otile <= 32'd0;
-    end else begin
-      if (valid_i && first_i) begin
-        cyc_mem[2*stile] <= cyc;
-        stile <= stile + 32'd1;
-      end
-      if (res_valid) begin
-        for (i = 0; i < ROWS*COLS; i = i + 1) begin
-          res_mem[otile*ROWS*COLS + i] <= res[i*ACCW +: ACCW];
-        end
-        cyc_mem[2*otile + 1] <= cyc;
-        otile <= otile + 32'd1;
-      end
-    end
-  end
+  wire res_full, start_full, done_full;
+  tb_dump #(.WIDTH(ACCW), .LANES(ROWS*COLS), .NVEC(NTILES), .FILE(RES_FILE)) u_res (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(res_valid), .data_i(res), .done_i(done),
+    .full_o(res_full)
+  );
+  tb_dump #(.WIDTH(32), .NVEC(NTILES), .FILE(START_FILE)) u_start (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_i && first_i), .data_i(cyc), .done_i(done),
+    .full_o(start_full)
+  );
+  tb_dump #(.WIDTH(32), .NVEC(NTILES), .FILE(DONE_FILE)) u_done (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(res_valid), .data_i(cyc), .done_i(done),
+    .full_o(done_full)
+  );
+  assign finish = res_full && start_full && done_full;
 
   // The row read port, swept over all rows, must equal the flat bus.
   /* verilator lint_off UNUSEDSIGNAL */
@@ -155,15 +144,6 @@ module tb_mac_array #(
       if (rd_res !== res[rd_row*COLS*ACCW +: COLS*ACCW]) begin
         row_err <= row_err + 32'd1;
       end
-    end
-  end
-
-  // All outputs stored: dump them once, then the harness raises `done`.
-  assign finish = (otile == NTILES);
-  always @(posedge clk) begin
-    if (finish && !done) begin
-      $writememh(RES_FILE, res_mem);
-      $writememh(CYC_FILE, cyc_mem);
     end
   end
 

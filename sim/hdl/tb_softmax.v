@@ -5,8 +5,9 @@
 // (OUT_BITS bits), plus a guard word each.  EXP_FILE is the softmax's exp table
 // (2^IN_BITS 16-bit entries, no guard).  Inputs are offered one per cycle with a
 // valid/ready register (bubbles when GAPS != 0) and n_i/qmax_i of their row; every
-// output is stored in order with its last_o flag, y_mem is written to Y_FILE and
-// l_mem to L_FILE, then `done` rises and `cycles` holds the cycle count.
+// output is stored in order with its last_o flag, the outputs are written to Y_FILE
+// and the flags to L_FILE, then `done` rises and `cycles` holds the cycle count.
+// (Clock and reset: tb_harness; images and dump: tb_image, tb_dump.)
 module tb_softmax #(
   parameter integer IN_BITS   = 8,
   parameter integer IN_SIGNED = 1,
@@ -28,33 +29,28 @@ module tb_softmax #(
 
   wire        clk, rst_n, gap, finish, done;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [31:0] cyc;     // unused here
-  wire [31:0] cycles;  // with done: read by the cocotb test (simutil.wait_done)
+  wire [31:0] cyc, cycles;  // cycles (with done): read by the cocotb test (simutil.wait_done)
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
     .finish_i(finish), .done_o(done), .cycles_o(cycles)
   );
 
-  reg [IN_BITS-1:0]  x_mem [0:NX];
-  reg [NW-1:0]       n_mem [0:NROWS];
-  reg [OUT_BITS-1:0] q_mem [0:NROWS];
-  reg [OUT_BITS-1:0] y_mem [0:NX-1];
-  reg                l_mem [0:NX-1];
-  initial begin
-    $readmemh(X_FILE, x_mem);
-    $readmemh(N_FILE, n_mem);
-    $readmemh(Q_FILE, q_mem);
-  end
-
   // ---------------------------------------------------------------- issue
-  // A valid/ready source register: refilled from memory when empty or consumed.
+  // A valid/ready source register: refilled from the images when empty or consumed.
+  reg  [31:0]         xin, row, col;
+  wire [IN_BITS-1:0]  x_rd;
+  wire [NW-1:0]       n_rd;
+  wire [OUT_BITS-1:0] q_rd;
+  tb_image #(.WIDTH(IN_BITS), .WORDS(NX), .FILE(X_FILE)) u_x (.addr_i(xin), .rd_o(x_rd));
+  tb_image #(.WIDTH(NW), .WORDS(NROWS), .FILE(N_FILE)) u_n (.addr_i(row), .rd_o(n_rd));
+  tb_image #(.WIDTH(OUT_BITS), .WORDS(NROWS), .FILE(Q_FILE)) u_q (.addr_i(row), .rd_o(q_rd));
+
   wire               ready;
   reg                v_q;
   reg [IN_BITS-1:0]  x_q;
   reg [NW-1:0]       n_q;
   reg [OUT_BITS-1:0] qm_q;
-  reg [31:0]         xin, row, col;
   wire               refill = !v_q || ready;
   wire               take   = refill && !gap && (xin < NX);
   always @(posedge clk or negedge rst_n) begin
@@ -68,12 +64,12 @@ module tb_softmax #(
       col  <= 32'd0;
     end else if (refill) begin
       v_q  <= take;
-      x_q  <= x_mem[xin];
-      n_q  <= n_mem[row];
-      qm_q <= q_mem[row];
+      x_q  <= x_rd;
+      n_q  <= n_rd;
+      qm_q <= q_rd;
       if (take) begin
         xin <= xin + 32'd1;
-        if (col + 32'd1 == {{(32-NW){1'b0}}, n_mem[row]}) begin
+        if (col + 32'd1 == {{(32-NW){1'b0}}, n_rd}) begin
           col <= 32'd0;
           row <= row + 32'd1;
         end else begin
@@ -95,24 +91,14 @@ module tb_softmax #(
   );
 
   // ---------------------------------------------------------------- capture
-  reg [31:0] yout;
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      yout <= 32'd0;
-    end else if (valid_o) begin
-      y_mem[yout] <= y;
-      l_mem[yout] <= last_o;
-      yout        <= yout + 32'd1;
-    end
-  end
-
-  // All outputs stored: dump them once, then the harness raises `done`.
-  assign finish = (yout == NX);
-  always @(posedge clk) begin
-    if (finish && !done) begin
-      $writememh(Y_FILE, y_mem);
-      $writememh(L_FILE, l_mem);
-    end
-  end
+  wire y_full, l_full;
+  tb_dump #(.WIDTH(OUT_BITS), .NVEC(NX), .FILE(Y_FILE)) u_y (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_o), .data_i(y), .done_i(done), .full_o(y_full)
+  );
+  tb_dump #(.WIDTH(1), .NVEC(NX), .FILE(L_FILE)) u_l (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_o), .data_i(last_o), .done_i(done),
+    .full_o(l_full)
+  );
+  assign finish = y_full && l_full;
 
 endmodule
