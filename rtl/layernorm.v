@@ -88,7 +88,6 @@ module layernorm #(
   localparam integer W     = OUT_BITS;                            // divider steps
   localparam integer NW    = $clog2(MAX_N + 1);                   // holds 0 .. MAX_N
   localparam integer NB    = (MAX_N > 1) ? $clog2(MAX_N) : 1;     // n - 1 < 2^NB
-  localparam integer DEPTH = 1 << NB;
   localparam integer SW    = IN_BITS + NW;                        // S = sum u <= n (2^B - 1)
   localparam integer DW    = IN_BITS + NB + 1;                    // d, signed
   localparam integer SQW   = 2 * (IN_BITS + NB);                  // d * d, unsigned
@@ -134,11 +133,6 @@ module layernorm #(
   reg [CW-1:0]             k_q;        // step counter (SQRT, DIV)
   reg                      sv_q;       // SQ: ur_q holds an element
 
-  // ---------------------------------------------------------------- row buffer
-  reg [IN_BITS-1:0]          xbuf  [0:DEPTH-1];
-  reg signed [GAIN_BITS-1:0] gbuf  [0:DEPTH-1];
-  reg signed [OFF_BITS-1:0]  obuf  [0:DEPTH-1];
-
   // ---------------------------------------------------------------- combinational
   reg                first_in, last_in, rd_go;
   reg [IN_BITS-1:0]  u_in;
@@ -155,28 +149,16 @@ module layernorm #(
   assign ready_o = (st_q == S_LOAD);
   wire accept = valid_i && (st_q == S_LOAD);
 
-  // x, gain, offset written in LOAD; read (registered) in SQ and OUT
-  reg [IN_BITS-1:0]          ur_q;
-  reg signed [GAIN_BITS-1:0] gr_q;
-  reg signed [OFF_BITS-1:0]  or_q;
-  always @(posedge clk_i) begin
-    if (accept) begin
-      xbuf[rc_q[NB-1:0]] <= u_in;
-      gbuf[rc_q[NB-1:0]] <= gain_i;
-      obuf[rc_q[NB-1:0]] <= offset_i;
-    end
-  end
-  always @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      ur_q <= {IN_BITS{1'b0}};
-      gr_q <= {GAIN_BITS{1'b0}};
-      or_q <= {OFF_BITS{1'b0}};
-    end else if (rd_go) begin
-      ur_q <= xbuf[rc_q[NB-1:0]];
-      gr_q <= gbuf[rc_q[NB-1:0]];
-      or_q <= obuf[rc_q[NB-1:0]];
-    end
-  end
+  // ---------------------------------------------------------------- row buffer
+  // x, gain, offset written in LOAD; read (registered) in SQ and OUT (rtl/row_buffer.v)
+  wire [IN_BITS-1:0]          ur_q;
+  wire signed [GAIN_BITS-1:0] gr_q;
+  wire signed [OFF_BITS-1:0]  or_q;
+  row_buffer #(.WIDTH(IN_BITS + GAIN_BITS + OFF_BITS), .AW(NB)) u_buf (
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(accept), .wa_i(rc_q[NB-1:0]),
+    .wd_i({u_in, gain_i, offset_i}), .re_i(rd_go), .ra_i(rc_q[NB-1:0]),
+    .rd_o({ur_q, gr_q, or_q})
+  );
 
   // d = n * u - S  (|d| < 2^(B+NB): the low DW bits of the SW+1-bit difference)
   /* verilator lint_off UNUSEDSIGNAL */

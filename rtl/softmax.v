@@ -24,7 +24,7 @@
 //
 // EXP_FILE: absolute path, 2^IN_BITS 16-bit hex words (t2c.arith.exp_lut with
 // out_frac_bits = 15), entry d first at index d.  The buffers hold 2^ceil(log2 MAX_N)
-// entries of IN_BITS (x) and 16 (e) bits.
+// entries of IN_BITS (x) and 16 (e) bits (two rtl/row_buffer.v).
 module softmax #(
   parameter integer IN_BITS   = 8,
   parameter integer IN_SIGNED = 1,
@@ -46,7 +46,6 @@ module softmax #(
 
   localparam integer NW    = $clog2(MAX_N + 1);             // holds 0 .. MAX_N
   localparam integer AW    = (MAX_N > 1) ? $clog2(MAX_N) : 1; // buffer address
-  localparam integer DEPTH = 1 << AW;
   localparam integer EW    = 16;                 // exp entries: Q0.15, EXP[0] = 2^15
   localparam integer FRAC  = 15;                 // t2c.arith.SOFTMAX_EXP_FRAC
   localparam integer RB    = 40;                 // t2c.arith.SOFTMAX_RECIP_BITS
@@ -78,10 +77,6 @@ module softmax #(
   reg [4:0]           dcnt_q;     // divider steps done
   reg [OUT_BITS+QB-1:0] qr_q;     // qmax * recip
 
-  // ---------------------------------------------------------------- buffers
-  reg [IN_BITS-1:0] xbuf [0:DEPTH-1];
-  reg [EW-1:0]      ebuf [0:DEPTH-1];
-
   // ---------------------------------------------------------------- combinational
   reg                 first_in, last_in, rd_go, rd_last;
   reg [IN_BITS-1:0]   u_in;
@@ -98,29 +93,20 @@ module softmax #(
   assign ready_o = (st_q == S_LOAD);
   wire accept = valid_i && (st_q == S_LOAD);
 
-  // ---------------------------------------------------------------- buffer ports
-  // x: written in LOAD, read in EXP; e: written in EXP, read in OUT (registered reads)
-  reg [IN_BITS-1:0] xr_q;
-  reg [EW-1:0]      er_q;
-  wire              e_valid;
-  wire [EW-1:0]     e_val;
-  always @(posedge clk_i) begin
-    if (accept) begin
-      xbuf[rc_q[AW-1:0]] <= u_in;
-    end
-    if (e_valid) begin
-      ebuf[wc_q[AW-1:0]] <= e_val;
-    end
-  end
-  always @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      xr_q <= {IN_BITS{1'b0}};
-      er_q <= {EW{1'b0}};
-    end else if (rd_go) begin
-      xr_q <= xbuf[rc_q[AW-1:0]];
-      er_q <= ebuf[rc_q[AW-1:0]];
-    end
-  end
+  // ---------------------------------------------------------------- row buffers
+  // x: written in LOAD, read in EXP; e: written in EXP, read in OUT (rtl/row_buffer.v)
+  wire [IN_BITS-1:0] xr_q;
+  wire [EW-1:0]      er_q;
+  wire               e_valid;
+  wire [EW-1:0]      e_val;
+  row_buffer #(.WIDTH(IN_BITS), .AW(AW)) u_xbuf (
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(accept), .wa_i(rc_q[AW-1:0]), .wd_i(u_in),
+    .re_i(rd_go), .ra_i(rc_q[AW-1:0]), .rd_o(xr_q)
+  );
+  row_buffer #(.WIDTH(EW), .AW(AW)) u_ebuf (
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(e_valid), .wa_i(wc_q[AW-1:0]), .wd_i(e_val),
+    .re_i(rd_go), .ra_i(rc_q[AW-1:0]), .rd_o(er_q)
+  );
 
   // ---------------------------------------------------------------- EXP: table lookup
   reg               xv_q;   // xr_q holds an element of the EXP pass

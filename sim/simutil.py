@@ -32,7 +32,8 @@ Reusing it for a new DUT (e.g. a layer engine fed by ``t2c export`` memory image
   input image (``$readmemh`` from an absolute-path string parameter into ``mem``, one
   word longer than the data: the guard; a combinational read port), ``tb_feed`` (the
   vector counter that addresses the images, the reads registered with their valid
-  bit) and one ``tb_dump`` per output file (stores the results, raises ``full_o`` =
+  bit; ``tb_rowfeed`` instead for a valid/ready DUT fed rows of elements, as in
+  tb_softmax.v and tb_layernorm.v) and one ``tb_dump`` per output file (stores the results, raises ``full_o`` =
   the wrapper's ``finish``, then ``$writememh``); name the harness wires ``done``,
   ``cycles`` and ``rst_n`` at the top level (see tb_lut.v, the smallest);
 - in ``sim/test_<dut>.py``: a ``prepare()`` that writes the images and returns
@@ -81,7 +82,7 @@ BUILD_ROOT = REPO / "sim_build"
 SIMULATORS = ("icarus", "verilator")
 # The shared modules of the wrappers in sim/hdl/ (clock and reset, input images, issue,
 # output dump); make_job builds them with every wrapper.
-TB_MODULES = ("tb_harness", "tb_image", "tb_feed", "tb_dump")
+TB_MODULES = ("tb_harness", "tb_image", "tb_feed", "tb_rowfeed", "tb_dump")
 # Verilator arguments of the testbench builds (make_job): one C++ file instead of
 # several plus a precompiled header (builds faster), and only the top-level wrapper's
 # signals plus the memories marked /* verilator public_flat_rd */ (tb_image's `mem`,

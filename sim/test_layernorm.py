@@ -107,7 +107,7 @@ async def layernorm_tb(dut):
     nx = x.size
     run = await su.wait_done(dut, max_cycles=int((int(v["out_bits"]) + 5) * nx
                                                  + lnu.EXTRA_CYCLES_PER_ROW * lens.size))
-    su.check_guards(dut, {"x_mem": nx, "g_mem": nx, "o_mem": nx, "d_mem": lens.size})
+    su.check_guards(dut, {"u_x.mem": nx, "u_g.mem": nx, "u_o.mem": nx, "u_d.mem": lens.size})
     y, yv, last, lv, r, rv = lnu.read_outputs(su.current_build_dir(), nx, int(v["out_bits"]),
                                               bool(v["out_signed"]), int(v["r_bits"]))
     wrong = su.wrong_ref()

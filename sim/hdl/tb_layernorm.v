@@ -7,8 +7,9 @@
 // with qmax in the lowest bits (two's complement fields).
 // Elements are offered one per cycle with a valid/ready register (bubbles when
 // GAPS != 0) together with their row's descriptor; every output is stored in order
-// with its last_o flag and the row's r_o; y_mem, l_mem and r_mem are written to
-// Y_FILE, L_FILE and R_FILE, then `done` rises and `cycles` holds the cycle count.
+// with its last_o flag and the row's r_o; they are written to Y_FILE, L_FILE and
+// R_FILE, then `done` rises and `cycles` holds the cycle count.
+// (Clock and reset: tb_harness; images, issue and dump: tb_image, tb_rowfeed, tb_dump.)
 module tb_layernorm #(
   parameter integer IN_BITS    = 8,
   parameter integer IN_SIGNED  = 1,
@@ -49,60 +50,28 @@ module tb_layernorm #(
     .finish_i(finish), .done_o(done), .cycles_o(cycles)
   );
 
-  reg [IN_BITS-1:0]   x_mem [0:NX];
-  reg [GAIN_BITS-1:0] g_mem [0:NX];
-  reg [OFF_BITS-1:0]  o_mem [0:NX];
-  reg [DSW-1:0]      d_mem [0:NROWS];
-  reg [OUT_BITS-1:0] y_mem [0:NX-1];
-  reg                l_mem [0:NX-1];
-  reg [RW-1:0]       r_mem [0:NX-1];
-  initial begin
-    $readmemh(X_FILE, x_mem);
-    $readmemh(G_FILE, g_mem);
-    $readmemh(O_FILE, o_mem);
-    $readmemh(D_FILE, d_mem);
-  end
-
   // ---------------------------------------------------------------- issue
-  // A valid/ready source register: refilled from memory when empty or consumed.
-  wire               ready;
-  reg                v_q;
-  reg [IN_BITS-1:0]  x_q;
-  reg [GAIN_BITS-1:0] g_q;
-  reg [OFF_BITS-1:0] o_q;
-  reg [DSW-1:0]      d_q;
-  reg [31:0]         xin, row, col;
-  wire [DSW-1:0]     d_row = d_mem[row];
-  wire [NW-1:0]      n_row = d_row[DSW-1 -: NW];
-  wire               refill = !v_q || ready;
-  wire               take   = refill && !gap && (xin < NX);
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      v_q <= 1'b0;
-      x_q <= {IN_BITS{1'b0}};
-      g_q <= {GAIN_BITS{1'b0}};
-      o_q <= {OFF_BITS{1'b0}};
-      d_q <= {DSW{1'b0}};
-      xin <= 32'd0;
-      row <= 32'd0;
-      col <= 32'd0;
-    end else if (refill) begin
-      v_q <= take;
-      x_q <= x_mem[xin];
-      g_q <= g_mem[xin];
-      o_q <= o_mem[xin];
-      d_q <= d_row;
-      if (take) begin
-        xin <= xin + 32'd1;
-        if (col + 32'd1 == {{(32-NW){1'b0}}, n_row}) begin
-          col <= 32'd0;
-          row <= row + 32'd1;
-        end else begin
-          col <= col + 32'd1;
-        end
-      end
-    end
-  end
+  // A valid/ready source register (tb_rowfeed): x, gain, offset with the row's descriptor.
+  wire [31:0]          xin, row;
+  wire [IN_BITS-1:0]   x_rd;
+  wire [GAIN_BITS-1:0] g_rd;
+  wire [OFF_BITS-1:0]  o_rd;
+  wire [DSW-1:0]       d_rd;
+  tb_image #(.WIDTH(IN_BITS), .WORDS(NX), .FILE(X_FILE)) u_x (.addr_i(xin), .rd_o(x_rd));
+  tb_image #(.WIDTH(GAIN_BITS), .WORDS(NX), .FILE(G_FILE)) u_g (.addr_i(xin), .rd_o(g_rd));
+  tb_image #(.WIDTH(OFF_BITS), .WORDS(NX), .FILE(O_FILE)) u_o (.addr_i(xin), .rd_o(o_rd));
+  tb_image #(.WIDTH(DSW), .WORDS(NROWS), .FILE(D_FILE)) u_d (.addr_i(row), .rd_o(d_rd));
+
+  wire                 ready, v_q;
+  wire [IN_BITS-1:0]   x_q;
+  wire [GAIN_BITS-1:0] g_q;
+  wire [OFF_BITS-1:0]  o_q;
+  wire [DSW-1:0]       d_q;
+  tb_rowfeed #(.NVEC(NX), .WIDTH(IN_BITS + GAIN_BITS + OFF_BITS + DSW), .NW(NW)) u_feed (
+    .clk_i(clk), .rst_ni(rst_n), .gap_i(gap), .ready_i(ready), .idx_o(xin), .row_o(row),
+    .n_i(d_rd[DSW-1 -: NW]), .data_i({x_rd, g_rd, o_rd, d_rd}), .valid_o(v_q),
+    .data_o({x_q, g_q, o_q, d_q})
+  );
 
   wire                valid_o, last_o;
   wire [OUT_BITS-1:0] y;
@@ -119,26 +88,17 @@ module tb_layernorm #(
   );
 
   // ---------------------------------------------------------------- capture
-  reg [31:0] yout;
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      yout <= 32'd0;
-    end else if (valid_o) begin
-      y_mem[yout] <= y;
-      l_mem[yout] <= last_o;
-      r_mem[yout] <= r;
-      yout        <= yout + 32'd1;
-    end
-  end
-
-  // All outputs stored: dump them once, then the harness raises `done`.
-  assign finish = (yout == NX);
-  always @(posedge clk) begin
-    if (finish && !done) begin
-      $writememh(Y_FILE, y_mem);
-      $writememh(L_FILE, l_mem);
-      $writememh(R_FILE, r_mem);
-    end
-  end
+  wire y_full, l_full, r_full;
+  tb_dump #(.WIDTH(OUT_BITS), .NVEC(NX), .FILE(Y_FILE)) u_y (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_o), .data_i(y), .done_i(done), .full_o(y_full)
+  );
+  tb_dump #(.WIDTH(1), .NVEC(NX), .FILE(L_FILE)) u_l (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_o), .data_i(last_o), .done_i(done),
+    .full_o(l_full)
+  );
+  tb_dump #(.WIDTH(RW), .NVEC(NX), .FILE(R_FILE)) u_r (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(valid_o), .data_i(r), .done_i(done), .full_o(r_full)
+  );
+  assign finish = y_full && l_full && r_full;
 
 endmodule

@@ -7,7 +7,7 @@
 // valid/ready register (bubbles when GAPS != 0) and n_i/qmax_i of their row; every
 // output is stored in order with its last_o flag, the outputs are written to Y_FILE
 // and the flags to L_FILE, then `done` rises and `cycles` holds the cycle count.
-// (Clock and reset: tb_harness; images and dump: tb_image, tb_dump.)
+// (Clock and reset: tb_harness; images, issue and dump: tb_image, tb_rowfeed, tb_dump.)
 module tb_softmax #(
   parameter integer IN_BITS   = 8,
   parameter integer IN_SIGNED = 1,
@@ -37,8 +37,8 @@ module tb_softmax #(
   );
 
   // ---------------------------------------------------------------- issue
-  // A valid/ready source register: refilled from the images when empty or consumed.
-  reg  [31:0]         xin, row, col;
+  // A valid/ready source register (tb_rowfeed): x with its row's n and qmax.
+  wire [31:0]         xin, row;
   wire [IN_BITS-1:0]  x_rd;
   wire [NW-1:0]       n_rd;
   wire [OUT_BITS-1:0] q_rd;
@@ -46,38 +46,14 @@ module tb_softmax #(
   tb_image #(.WIDTH(NW), .WORDS(NROWS), .FILE(N_FILE)) u_n (.addr_i(row), .rd_o(n_rd));
   tb_image #(.WIDTH(OUT_BITS), .WORDS(NROWS), .FILE(Q_FILE)) u_q (.addr_i(row), .rd_o(q_rd));
 
-  wire               ready;
-  reg                v_q;
-  reg [IN_BITS-1:0]  x_q;
-  reg [NW-1:0]       n_q;
-  reg [OUT_BITS-1:0] qm_q;
-  wire               refill = !v_q || ready;
-  wire               take   = refill && !gap && (xin < NX);
-  always @(posedge clk or negedge rst_n) begin
-    if (!rst_n) begin
-      v_q  <= 1'b0;
-      x_q  <= {IN_BITS{1'b0}};
-      n_q  <= {NW{1'b0}};
-      qm_q <= {OUT_BITS{1'b0}};
-      xin  <= 32'd0;
-      row  <= 32'd0;
-      col  <= 32'd0;
-    end else if (refill) begin
-      v_q  <= take;
-      x_q  <= x_rd;
-      n_q  <= n_rd;
-      qm_q <= q_rd;
-      if (take) begin
-        xin <= xin + 32'd1;
-        if (col + 32'd1 == {{(32-NW){1'b0}}, n_rd}) begin
-          col <= 32'd0;
-          row <= row + 32'd1;
-        end else begin
-          col <= col + 32'd1;
-        end
-      end
-    end
-  end
+  wire               ready, v_q;
+  wire [IN_BITS-1:0]  x_q;
+  wire [NW-1:0]       n_q;
+  wire [OUT_BITS-1:0] qm_q;
+  tb_rowfeed #(.NVEC(NX), .WIDTH(IN_BITS + NW + OUT_BITS), .NW(NW)) u_feed (
+    .clk_i(clk), .rst_ni(rst_n), .gap_i(gap), .ready_i(ready), .idx_o(xin), .row_o(row),
+    .n_i(n_rd), .data_i({x_rd, n_rd, q_rd}), .valid_o(v_q), .data_o({x_q, n_q, qm_q})
+  );
 
   wire                valid_o, last_o;
   wire [OUT_BITS-1:0] y;
