@@ -36,7 +36,7 @@ def test_export_engine_images_are_those_of_the_golden_layer(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == ["conv4", "fc"]
     golden, geo = read_golden("golden/digits-cnn"), E.Geometry(rows=4)
     for name in ("conv4", "fc"):
-        want = E.layer_images(golden, name, tmp_path / "want" / name, geo)
+        want = E.layer_images(golden, E.EngineLayer.from_golden(golden, name), tmp_path / "want" / name, geo)
         for key, path in want.paths.items():
             assert (out / name / path.name).read_bytes() == path.read_bytes(), (name, key)
         meta = json.loads((out / name / E.ENGINE_JSON).read_text())

@@ -269,7 +269,7 @@ class EngineLayer:
                    s=_per_channel(golden.tensor(name, "s"), g * n),
                    out_shape=tuple(y["shape"]), in_shape=tuple(x["shape"]),
                    w_zp=a["b_zero_point"], w_signed=bt["signed"],
-                   meta={"model": golden.manifest.get("model"), "b_bits": bt["bits"]})
+                   meta={"model": golden.manifest.get("model")})
 
     # ---- feature maps --------------------------------------------------------------
     def to_fmap(self, t, channels: int) -> np.ndarray:
@@ -665,10 +665,11 @@ def with_pixels(layer: EngineLayer, pix_end: int | None) -> EngineLayer:
 ENGINE_JSON = "engine.json"  # per layer: HDL parameters and which image goes to which parameter
 
 
-def layer_images(golden, name: str, out_dir: str | Path, geo: Geometry = Geometry(),
+def layer_images(golden, layer: EngineLayer, out_dir: str | Path, geo: Geometry = Geometry(),
                  fmt: str = "hex") -> Images:
-    """The engine's images of golden layer ``name`` (with the expected output) in ``out_dir``."""
-    layer = EngineLayer.from_golden(golden, name)
+    """The engine's images of ``layer`` (``EngineLayer.from_golden(golden, name)``) with its
+    golden input, residual and expected output, in ``out_dir``."""
+    name = layer.name
     residual = golden.tensor(name, "residual") if layer.residual else None
     return write_images(layer, golden.tensor(name, "input"), residual, out_dir, geo,
                         expected=golden.tensor(name, "output"), fmt=fmt)
@@ -687,17 +688,19 @@ def export_engine(golden, out: str | Path, layers: list[str] | None = None,
     names = layers or engine_layer_names(golden)
     if not names:
         raise ValueError("the model has no conv, linear or matmul layer for the engine")
-    for name in names:  # unknown or unsupported layers fail here, before anything is written
-        EngineLayer.from_golden(golden, name).check(geo)
+    engine_layers = [EngineLayer.from_golden(golden, name) for name in names]
+    for layer in engine_layers:  # unknown or unsupported layers fail here, before anything is written
+        layer.check(geo)
     written = []
     with atomic_dir(out) as tmp:
-        it = names
+        it = engine_layers
         if progress:
             from tqdm import tqdm
 
-            it = tqdm(names, desc="engine images", unit="layer")
-        for name in it:
-            images = layer_images(golden, name, tmp / name, geo, fmt)
+            it = tqdm(engine_layers, desc="engine images", unit="layer")
+        for layer in it:
+            name = layer.name
+            images = layer_images(golden, layer, tmp / name, geo, fmt)
             files = {k: p.name for k, p in images.hdl_files().items()}
             (tmp / name / ENGINE_JSON).write_text(json.dumps(
                 {"layer": name, "kind": images.layer.kind, "parameters": images.hdl_parameters(),
