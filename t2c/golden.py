@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import arith
-from .fileio import atomic_dir, sha256_bytes, sha256_file
+from .fileio import OutputKind, check_output_target, output_dir, sha256_bytes, sha256_file
 from .ir import IntGraph
 
 MANIFEST = "manifest.json"
@@ -32,6 +32,19 @@ FORMAT_VERSION = 1
 
 class GoldenError(ValueError):
     """A golden directory is missing, incomplete or corrupted."""
+
+
+def _owned(root: Path) -> set[str] | None:
+    """The files a golden manifest in ``root`` lists (itself included), None if none."""
+    try:
+        manifest = json.loads((root / MANIFEST).read_text())
+        files = set(manifest["sha256"]) | {MANIFEST}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return files if "format_version" in manifest else None
+
+
+GOLDEN_OUTPUT = OutputKind("golden vectors", _owned)
 
 
 def narrow(a: np.ndarray) -> np.ndarray:
@@ -51,9 +64,15 @@ def _npy_bytes(a: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: bool = False) -> Path:
-    """Run ``graph`` on ``x_int`` and write every layer's tensors under ``out`` atomically."""
+def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: bool = False,
+                 force: bool = False) -> Path:
+    """Run ``graph`` on ``x_int`` and write every layer's tensors under ``out`` atomically.
+
+    ``out`` must be new, empty or a previous golden directory (``force`` replaces any
+    directory; see :func:`t2c.fileio.output_dir`): the check runs before the graph does.
+    """
     out = Path(out)
+    check_output_target(out, GOLDEN_OUTPUT, force)
     result = graph.run(x_int, record=True)
     layers = []
     files: dict[str, str] = {}
@@ -62,7 +81,7 @@ def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: 
         from tqdm import tqdm
 
         ops = tqdm(ops, desc="golden", unit="layer")
-    with atomic_dir(out) as tmp:
+    with output_dir(out, GOLDEN_OUTPUT, force) as tmp:
         def put(rel: str, array: np.ndarray) -> dict:
             data = _npy_bytes(array)
             path = tmp / rel
@@ -131,16 +150,28 @@ class Golden:
 
 
 def read_golden(root: str | Path, verify: bool = True) -> Golden:
-    """Open a golden directory, checking every file against the manifest's sha256."""
+    """Open a golden directory, checking every file against the manifest's sha256.
+
+    Any problem (missing or unreadable manifest, wrong contract version, a missing or
+    changed file) raises :class:`GoldenError` naming the file.
+    """
     root = Path(root)
     mpath = root / MANIFEST
     if not mpath.is_file():
-        raise GoldenError(f"{mpath} not found (generate it with `t2c golden`)")
+        what = "is not a directory" if root.exists() and not root.is_dir() else "holds no manifest.json"
+        raise GoldenError(f"{root} {what} (generate golden vectors with `t2c golden`)")
     try:
         manifest = json.loads(mpath.read_text())
-    except json.JSONDecodeError as e:
-        raise GoldenError(f"{mpath} is not valid JSON: {e}") from None
-    if manifest.get("contract_version") != arith.CONTRACT_VERSION:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise GoldenError(f"{mpath} is not valid JSON ({e}); regenerate it with `t2c golden --force`") from None
+    missing = [k for k in ("format_version", "contract_version", "layers", "sha256", "input", "output")
+               if not isinstance(manifest, dict) or k not in manifest]
+    if missing:
+        raise GoldenError(f"{mpath} is not a t2c golden manifest (no {', '.join(missing)})")
+    if manifest["format_version"] != FORMAT_VERSION:
+        raise GoldenError(f"{mpath} has format version {manifest['format_version']!r}, "
+                          f"this t2c reads {FORMAT_VERSION}")
+    if manifest["contract_version"] != arith.CONTRACT_VERSION:
         raise GoldenError(f"{root} uses arithmetic contract {manifest.get('contract_version')}, "
                           f"this t2c implements {arith.CONTRACT_VERSION}")
     if verify:

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,21 @@ class Row:
     agreement: float  # % of test images where integer and fake-quant argmax agree
 
 
+@contextlib.contextmanager
+def deterministic_training(threads: int = 1):
+    """One thread and torch's deterministic algorithms: QAT gives the same weights, and so
+    the same table, on every run and every machine of the same kind (multi-threaded CPU
+    reductions may sum in another order)."""
+    old_threads, old_det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
+
+
 def _prepared(model: str, config: QConfig, qat_epochs: int):
     if model not in DIGITS_MODELS:
         raise ValueError(f"reports need labelled data: use one of {', '.join(DIGITS_MODELS)}")
@@ -42,7 +58,8 @@ def _prepared(model: str, config: QConfig, qat_epochs: int):
     qmodel.calibrate([xtr[:512]])
     if qat_epochs:
         torch.manual_seed(0)
-        train(qmodel, xtr, ytr, qat_epochs, lr=1e-3, log=None)
+        with deterministic_training():
+            train(qmodel, xtr, ytr, qat_epochs, lr=1e-3, log=None)
     return build, qmodel, convert(qmodel, xte[:1]), (xte, yte)
 
 

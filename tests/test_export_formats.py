@@ -622,7 +622,10 @@ def test_inspect_summary(tmp_path, fmt):
     path = tmp_path / f"w{EXTENSIONS[fmt]}"
     rec = write_memory(path, a, "word=32,elem=8,pow2", meta={"layer": "fc", "tensor": "weight"})
     assert detect_format(path) == fmt
-    s = inspect_file(path)
+    if fmt == "raw":  # raw binary has no grammar: without a sidecar it must be named
+        with pytest.raises(ValueError, match="raw binary only with --format raw"):
+            inspect_file(path)
+    s = inspect_file(path, fmt="raw" if fmt == "raw" else None)
     assert f"format:  {fmt}" in s
     if fmt != "raw":
         assert "width:   32 bits" in s and "depth:   16 words" in s

@@ -61,7 +61,7 @@ def test_flipped_bit_is_reported_with_the_file_name(regenerated, tmp_path):
 
 
 def test_missing_file_and_manifest_are_reported(regenerated, tmp_path):
-    with pytest.raises(GoldenError, match="manifest.json not found"):
+    with pytest.raises(GoldenError, match="holds no manifest.json"):
         read_golden(tmp_path)
     copy = tmp_path / "g"
     shutil.copytree(regenerated, copy)

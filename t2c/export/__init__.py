@@ -8,7 +8,7 @@ See docs/formats.md.  Typical use::
     write_sidecar("out", [rec])
 """
 from .formats import (EXTENSIONS, FORMATS, SIDECAR_NAME, ChecksumError, bank_paths, c_type,
-                      decode_words, detect_format, encode_words, find_record, parse_header,
+                      decode_words, detect_format, encode_words, find_record, parse_header, sniff_format,
                       read_memory, read_sidecar, read_words, write_memory, write_sidecar,
                       write_words)
 from . import engine  # the layer engine's memory images (docs/engine.md)
@@ -21,6 +21,6 @@ __all__ = [
     "words_per_bank", "memory_depth", "as_limbs", "ints_to_limbs", "limbs_to_int",
     "FORMATS", "EXTENSIONS", "SIDECAR_NAME", "ChecksumError",
     "write_memory", "read_memory", "write_words", "read_words", "encode_words", "decode_words",
-    "write_sidecar", "read_sidecar", "find_record", "detect_format", "bank_paths", "parse_header",
+    "write_sidecar", "read_sidecar", "find_record", "detect_format", "sniff_format", "bank_paths", "parse_header",
     "c_type", "inspect_file", "engine",
 ]

@@ -45,6 +45,7 @@ between groups are stored as ``w_zp`` so that they contribute 0.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,7 +53,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .formats import read_memory, write_memory, write_sidecar
+from ..fileio import OutputKind, check_output_target, output_dir
+from .formats import read_memory, sidecar_files, write_memory, write_sidecar
 from .layout import Layout, as_limbs, from_banks, tile, untile
 
 MAGIC = 0x74326502  # "t2" "e" version 2 (2: weight zero point and signedness): descriptor word 0
@@ -663,6 +665,26 @@ def with_pixels(layer: EngineLayer, pix_end: int | None) -> EngineLayer:
 # =====================================================================================
 
 ENGINE_JSON = "engine.json"  # per layer: HDL parameters and which image goes to which parameter
+ENGINE_INDEX = "layers.json"  # top level: the exported layers and the geometry
+ENGINE_INDEX_SCHEMA = "t2c.engine-export/1"
+
+
+def _engine_export_files(root: Path) -> set[str] | None:
+    """Files a previous ``export_engine`` wrote under ``root`` (None: not such a directory)."""
+    try:
+        index = json.loads((root / ENGINE_INDEX).read_text())
+        if index.get("schema") != ENGINE_INDEX_SCHEMA:
+            return None
+        owned = {ENGINE_INDEX}
+        for name in index["layers"]:
+            files = sidecar_files(root / name) or set()
+            owned |= {f"{name}/{f}" for f in files | {ENGINE_JSON}}
+        return owned
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+ENGINE_OUTPUT = OutputKind("layer-engine images", _engine_export_files)
 
 
 def layer_images(golden, layer: EngineLayer, out_dir: str | Path, geo: Geometry = Geometry(),
@@ -676,23 +698,23 @@ def layer_images(golden, layer: EngineLayer, out_dir: str | Path, geo: Geometry 
 
 
 def export_engine(golden, out: str | Path, layers: list[str] | None = None,
-                  geo: Geometry = Geometry(), fmt: str = "hex", progress: bool = False) -> list[Images]:
+                  geo: Geometry = Geometry(), fmt: str = "hex", progress: bool = False,
+                  force: bool = False) -> list[Images]:
     """Write the engine's images of ``layers`` (default: every layer it runs) under ``out``,
     one directory per layer with its ``memories.json`` and ``engine.json`` (the
     ``layer_engine`` parameters to build with, file parameters as names relative to that
-    directory).  ``out`` is replaced whole, and only when every layer was written."""
-    import json
-
-    from ..fileio import atomic_dir
-
+    directory), and ``layers.json`` listing them.  ``out`` must be new, empty or a
+    previous ``export_engine`` output (``force``: any directory); it is replaced whole,
+    and only when every layer was written."""
     names = layers or engine_layer_names(golden)
     if not names:
         raise ValueError("the model has no conv, linear or matmul layer for the engine")
     engine_layers = [EngineLayer.from_golden(golden, name) for name in names]
     for layer in engine_layers:  # unknown or unsupported layers fail here, before anything is written
         layer.check(geo)
+    check_output_target(out, ENGINE_OUTPUT, force)
     written = []
-    with atomic_dir(out) as tmp:
+    with output_dir(out, ENGINE_OUTPUT, force) as tmp:
         it = engine_layers
         if progress:
             from tqdm import tqdm
@@ -707,6 +729,9 @@ def export_engine(golden, out: str | Path, layers: list[str] | None = None,
                  "files": files, "expected_output": images.paths[OUTPUT_NAME].name,
                  "macs": images.layer.macs}, indent=1) + "\n")
             written.append(images)
+        (tmp / ENGINE_INDEX).write_text(json.dumps(
+            {"schema": ENGINE_INDEX_SCHEMA, "model": golden.manifest.get("model"),
+             "geometry": geo.hdl_parameters(), "format": fmt, "layers": names}, indent=1) + "\n")
     for images in written:  # the images now live under out, not in the temporary directory
         images.directory = Path(out) / images.directory.name
         images.paths = {k: images.directory / p.name for k, p in images.paths.items()}

@@ -708,34 +708,48 @@ def _looks_like_readmem(head: bytes, truncated: bool, digits: str) -> bool:
     return bool(toks) and all(t.startswith("@") or set(t) <= ok for t in toks)
 
 
-def detect_format(path: str | os.PathLike) -> str:
-    """Format from the extension; ``.bin`` is $readmemb text if it reads as 0/1 digits,
-    else raw binary; an unknown extension is sniffed from the content."""
-    path = Path(path)
-    fmt = _EXT_TO_FMT.get(path.suffix.lower())
-    if fmt not in (None, "bin"):
-        return fmt
-    with open(path, "rb") as f:
-        head = f.read(4097)
-    truncated = len(head) > 4096
-    head = head[:4096]
+def sniff_format(data: bytes) -> str | None:
+    """The text format ``data`` is written in, judged by content alone (the t2c header
+    comment, COE / MIF keywords, a C array declaration, or $readmem digits), or None.
+
+    Raw binary has no grammar to recognise: it is never guessed (None).
+    """
+    head = data[:4096]
+    truncated = len(data) > 4096
+    if not head.strip():
+        return None
     hdr = parse_header(head)
-    if hdr.get("fmt") in FORMATS:
+    if hdr.get("fmt") in FORMATS and hdr["fmt"] != "raw":
         return hdr["fmt"]
-    if fmt == "bin":
-        return "bin" if _looks_like_readmem(head, truncated, "01") else "raw"
-    text = head.decode("ascii", errors="replace")
-    if re.search(r"memory_initialization_radix", text, re.I):
+    if not _is_text(head):
+        return None
+    text = head.decode("ascii")
+    if re.search(r"memory_initialization_(radix|vector)", text, re.I):
         return "coe"
-    if re.search(r"\bCONTENT\s+BEGIN\b|\bDEPTH\s*=", text, re.I):
+    if re.search(r"\bCONTENT\s+BEGIN\b", text, re.I):
         return "mif"
-    if "#include" in text or re.search(r"const\s+uint\d+_t", text):
+    if _C_DECL.search(_CXX_COMMENT.sub(" ", text)):
         return "c"
     if _looks_like_readmem(head, truncated, "01"):
         return "bin"
     if _looks_like_readmem(head, truncated, "0123456789abcdefABCDEF"):
         return "hex"
-    return "raw"
+    return None
+
+
+def detect_format(path: str | os.PathLike) -> str:
+    """Format from the extension; ``.bin`` is $readmemb text if it reads as 0/1 digits,
+    else raw binary; an unknown extension is sniffed from the content (raw if nothing fits)."""
+    path = Path(path)
+    fmt = _EXT_TO_FMT.get(path.suffix.lower())
+    if fmt not in (None, "bin"):
+        return fmt
+    with open(path, "rb") as f:
+        data = f.read(4097)
+    sniffed = sniff_format(data)
+    if fmt == "bin":
+        return "bin" if sniffed == "bin" else "raw"
+    return sniffed or "raw"
 
 
 def bank_paths(path: str | os.PathLike, banks: int) -> list[Path]:
@@ -925,6 +939,16 @@ def read_sidecar(directory: str | os.PathLike, verify: bool = True) -> list[dict
                     raise ChecksumError(f"{f['file']}: sha256 {got[:16]}... differs from "
                                         f"{f['sha256'][:16]}... recorded in {SIDECAR_NAME}")
     return records
+
+
+def sidecar_files(directory: str | os.PathLike) -> set[str] | None:
+    """The files a ``memories.json`` in ``directory`` lists (itself included); None when
+    there is no readable sidecar (how ``t2c export`` recognises its previous output)."""
+    try:
+        records = read_sidecar(directory, verify=False)
+        return {f["file"] for r in records for f in r["files"]} | {SIDECAR_NAME}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def find_record(path: str | os.PathLike) -> dict[str, Any] | None:

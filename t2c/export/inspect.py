@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .formats import SIDECAR_NAME, decode_words, detect_format, find_record, parse_header
+from .formats import FORMATS, SIDECAR_NAME, decode_words, find_record, parse_header, sniff_format
 from .layout import Layout, limbs_to_int, unpack
 
 _FMT_NAME = {"hex": "$readmemh hex text", "bin": "$readmemb binary text", "coe": "Xilinx COE",
@@ -14,13 +14,27 @@ _FMT_NAME = {"hex": "$readmemh hex text", "bin": "$readmemb binary text", "coe":
 N_SHOW = 8
 
 
-def inspect_file(path: str | os.PathLike, n_show: int = N_SHOW) -> str:
+def inspect_file(path: str | os.PathLike, n_show: int = N_SHOW, fmt: str | None = None) -> str:
     """Format, width, depth, number of words and the first few words (and decoded values
-    when the layout is known from the sidecar or the file's header comment)."""
+    when the layout is known from the sidecar or the file's header comment).
+
+    The format is ``fmt``, else the sidecar's, else recognised from the content (raw
+    binary only when ``fmt`` or the sidecar says so).  A file that is none of the
+    formats, or does not decode as its format, raises ValueError.
+    """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a memory image")
     data = path.read_bytes()
-    fmt = detect_format(path)
+    if not data.strip():
+        raise ValueError(f"{path} is empty: not a memory image")
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
     record = find_record(path)
+    fmt = fmt or (record.get("format") if record else None) or sniff_format(data)
+    if fmt is None:
+        raise ValueError(f"{path} is not a memory image t2c reads (hex, bin, coe, mif, c by their "
+                         f"content; raw binary only with --format raw)")
     hdr = parse_header(data) if fmt != "raw" else {}
     layout = None
     if record:
@@ -38,8 +52,7 @@ def inspect_file(path: str | os.PathLike, n_show: int = N_SHOW) -> str:
     try:
         words, info = decode_words(data, fmt, word_bits, endian)
     except ValueError as exc:
-        lines.append(f"error:   {exc}")
-        return "\n".join(lines)
+        raise ValueError(f"{path} is not a valid {fmt} image: {exc}") from None
     width = int(info["width"])
     lines.append(f"width:   {width} bits")
     lines.append(f"depth:   {words.shape[0]} words" +
@@ -70,7 +83,7 @@ def inspect_file(path: str | os.PathLike, n_show: int = N_SHOW) -> str:
             vals = unpack(words[:n_show], layout).reshape(-1)
             lines.append(f"values:  {vals[: n_show * 2].tolist()}{' ...' if vals.size > n_show * 2 or words.shape[0] > n_show else ''}")
         except ValueError as exc:
-            lines.append(f"values:  cannot decode with this layout: {exc}")
+            raise ValueError(f"{path}: words do not decode with layout {layout.spec()}: {exc}") from None
     elif fmt == "raw":
         lines.append("layout:  unknown (no sidecar): words shown as 8-bit bytes")
     return "\n".join(lines)

@@ -22,10 +22,13 @@ from typing import Iterable
 
 import numpy as np
 
-from ..fileio import atomic_dir
+from ..fileio import OutputKind, check_output_target, output_dir
 from ..ir import IntGraph
-from .formats import EXTENSIONS, write_memory, write_sidecar
+from .formats import EXTENSIONS, sidecar_files, write_memory, write_sidecar
 from .layout import Layout, tile
+
+
+MEMORIES_OUTPUT = OutputKind("memory images", sidecar_files)
 
 
 def _bits_for(a: np.ndarray) -> tuple[int, bool]:
@@ -81,8 +84,13 @@ def layer_tensors(op, lanes: int) -> Iterable[tuple[str, np.ndarray, bool]]:
 
 
 def export_model(graph: IntGraph, out: str | Path, fmt: str = "hex", layers: list[str] | None = None,
-                 lanes: int = 8, layout: str | None = None, progress: bool = False) -> list[dict]:
-    """Write memory images of ``layers`` (default: all with parameters) under ``out``."""
+                 lanes: int = 8, layout: str | None = None, progress: bool = False,
+                 force: bool = False) -> list[dict]:
+    """Write memory images of ``layers`` (default: all with parameters) under ``out``.
+
+    ``out`` must be new, empty or a previous ``export_model`` output (``force``: any
+    directory); everything is checked before anything is written.
+    """
     if fmt not in EXTENSIONS:
         raise ValueError(f"unknown format {fmt!r}; formats: {', '.join(EXTENSIONS)}")
     ops = [graph.op(name) for name in layers] if layers else graph.ops  # unknown name: KeyError lists
@@ -91,8 +99,9 @@ def export_model(graph: IntGraph, out: str | Path, fmt: str = "hex", layers: lis
         raise ValueError("nothing to export: the selected layers have no parameters")
     if layout:
         Layout.parse(layout)  # a bad key fails here, before anything is written
+    check_output_target(out, MEMORIES_OUTPUT, force)
     records = []
-    with atomic_dir(out) as tmp:
+    with output_dir(out, MEMORIES_OUTPUT, force) as tmp:
         it = ops
         if progress:
             from tqdm import tqdm
