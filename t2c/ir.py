@@ -355,7 +355,7 @@ class IntGraph:
         spec = self.tensors[self.output]
         return (np.asarray(q, dtype=np.float64) - spec.zero_point) * spec.scale
 
-    def run(self, x, record: bool = False, integer_gemm: bool = False):
+    def run(self, x, record: bool = False, integer_gemm: bool | None = None):
         """Execute on integer input ``x`` (see ``t2c.ref.run``)."""
         from .ref import run  # the executor lives with the reference arithmetic
 

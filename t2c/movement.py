@@ -1,13 +1,12 @@
 """Data movement ops (reshape, permute, transpose, indexing, ...): codes and scale unchanged.
 
 One definition serves the float QModel (torch tensors) and the integer reference
-(numpy arrays).  Shape arguments may be symbolic, ``{"dim_of": tensor, "index": i}``:
+(numpy arrays); it never imports torch itself.  Shape arguments may be symbolic, ``{"dim_of": tensor, "index": i}``:
 the size of another tensor's dimension, read at run time (so batch size is free).
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 
 def resolve(args, shape_of):
@@ -36,7 +35,7 @@ def _sizes(args):
 def apply(fn: str, x, args: list, shape_of):
     """Apply movement ``fn`` to ``x`` (torch.Tensor or np.ndarray)."""
     args = resolve(list(args), shape_of)
-    is_torch = isinstance(x, torch.Tensor)
+    is_torch = not isinstance(x, np.ndarray)  # a torch.Tensor (torch is not imported here)
     nd = x.dim() if is_torch else x.ndim
     if fn in ("reshape", "view"):
         return x.reshape(_sizes(args))

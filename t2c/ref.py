@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-import torch
-import torch.nn.functional as F
 
 from . import arith, movement
 from .ir import (Add, AvgPool2d, Concat, Constant, Conv2d, Flatten, IntGraph, LayerNorm, Linear, Lut,
@@ -55,6 +53,8 @@ class ExactGemm:
     """
 
     def __init__(self, weight: np.ndarray, groups: int):
+        import torch
+
         w = np.asarray(weight, dtype=np.int64)
         self.groups = groups
         self.w = torch.from_numpy(w.reshape(groups, w.shape[0] // groups, -1).astype(np.float32))
@@ -82,8 +82,10 @@ class ExactGemm:
             k0 = k1
         return out
 
-    def __call__(self, cols: torch.Tensor, dx: int) -> np.ndarray:
-        """``[N, G, O, L]`` accumulators as int64 (exact)."""
+    def __call__(self, cols, dx: int) -> np.ndarray:
+        """``[N, G, O, L]`` accumulators as int64 (exact); ``cols`` a float32 torch tensor."""
+        import torch
+
         chunks = self.chunks(dx)
         plain = self.groups == 1 and cols.shape[0] == 1  # one 2-D GEMM per chunk (the common case)
         w = self.w[0] if plain else self.w
@@ -109,8 +111,11 @@ def _gemm(op) -> ExactGemm:
     return plan[1]
 
 
-def _centered(x, zero_point) -> tuple[torch.Tensor, int]:
-    """``x - zero_point`` as float32 (exact for |values| < 2**24) and its largest magnitude."""
+def _centered(x, zero_point):
+    """``x - zero_point`` as a float32 torch tensor (exact for |values| < 2**24) and its
+    largest magnitude."""
+    import torch
+
     xc = np.asarray(x, dtype=np.int64) - zero_point
     dx = int(np.abs(xc).max(initial=0))
     if dx >= FLOAT32_EXACT:
@@ -121,6 +126,8 @@ def _centered(x, zero_point) -> tuple[torch.Tensor, int]:
 def conv_accumulate(x, weight, bias, x_zero_point, stride, padding, dilation, groups,
                     gemm: ExactGemm | None = None) -> np.ndarray:
     """``bias + sum((x - zx) * w)`` for a grouped 2-D conv, exact, as int64 ``[N, Cout, Ho, Wo]``."""
+    import torch.nn.functional as F
+
     gemm = gemm or ExactGemm(weight, groups)
     xt, dx = _centered(x, x_zero_point)  # padding with 0 == padding with zx
     n, _, h, w_ = xt.shape
@@ -285,10 +292,25 @@ def run_op(op, inputs: list[np.ndarray], integer_gemm: bool = False):
     return EXECUTORS[type(op)](op, inputs)
 
 
-def run(graph: IntGraph, x, record: bool = False, integer_gemm: bool = False) -> RunResult:
-    """Run ``graph`` on integer input ``x``; with ``record`` keep every layer's tensors;
-    with ``integer_gemm`` compute the accumulators in int64 numpy instead of exact
-    float32 GEMMs (same results, no float anywhere, slower)."""
+def torch_available() -> bool:
+    """True if torch imports here (the float32-GEMM path needs it; hardware CI has none)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def run(graph: IntGraph, x, record: bool = False, integer_gemm: bool | None = None) -> RunResult:
+    """Run ``graph`` on integer input ``x``; with ``record`` keep every layer's tensors.
+
+    ``integer_gemm``: True computes the accumulators in int64 numpy, False with the exact
+    float32 GEMMs (torch), None (default) the float32 GEMMs when torch is installed and
+    int64 numpy otherwise.  Every path gives the same integers (tests run whole models
+    both ways).
+    """
+    if integer_gemm is None:
+        integer_gemm = not torch_available()
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.integer):
         raise TypeError(f"IntGraph.run takes integer codes, got {x.dtype} (use graph.quantize_input)")
