@@ -43,14 +43,12 @@ test-python: venv
 test-sim: venv iverilog
 	$(PY) -m pytest -n $(JOBS) -q sim
 
-golden/$(MODEL)/manifest.json: | venv
-	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
-
 golden: venv
 	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
 
-sim: venv iverilog golden/$(MODEL)/manifest.json
-	@$(PY) sim/run_layer.py --model '$(MODEL)' --layer '$(LAYER)' --sim '$(SIM)' --waves '$(WAVES)' $(if $(PIXELS),--pixels $(PIXELS))
+sim: venv iverilog
+	@$(VENV)/bin/t2c sim --model '$(MODEL)' --layer '$(LAYER)' --sim '$(SIM)' \
+	  $(if $(filter-out 0 no false off,$(WAVES)),--waves) $(if $(PIXELS),--pixels '$(PIXELS)')
 
 bench: venv iverilog
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -145,6 +145,37 @@ def cmd_inspect(args):
     print(inspect_file(args.file, fmt=args.format))
 
 
+def cmd_sim(args):
+    """One layer of a golden directory on its RTL unit: a one-line verdict, exit 1 on a mismatch."""
+    from .errors import MismatchError
+    from .sim.build import SimulationError
+    from .sim.golden_dirs import ensure_golden, open_golden
+    from .sim.hdl import user_rtl_dirs
+    from .sim.layers import run_layer
+    from .sim.units import SimOptions
+
+    if args.golden:
+        golden = open_golden(args.golden)
+    else:
+        golden = open_golden(ensure_golden(args.model, log=lambda m: print(m, file=sys.stderr)))
+    model = golden.manifest.get("model") or args.model
+    options = SimOptions(sim=args.sim, rows=args.rows, cols=args.cols,
+                         rtl_dirs=user_rtl_dirs(args.rtl_dir), waves=args.waves, pix_end=args.pixels)
+    if args.pixels is not None and golden.layer(args.layer)["op"] not in ("conv", "linear", "matmul"):
+        raise ValueError("--pixels applies to layer-engine layers (conv, linear, matmul) only")
+    try:
+        res = run_layer(golden, args.layer, options)
+    except SimulationError as e:
+        raise MismatchError(f"{args.layer} {model} {args.sim}: FAIL ({e})") from None
+    print(res.verdict())
+    if not res.passed:
+        print("\n".join(res.message.splitlines()[1:]))
+        print(f"  build directory: {res.build_dir}")
+        raise MismatchError(f"{res.mismatches} mismatches in {args.layer}")
+    if res.waves is not None:
+        print(f"  waveform: {res.waves}")
+
+
 def cmd_report(args):
     from .report import report
 
@@ -185,6 +216,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the file's format (default: from its sidecar or its content; "
                         "raw binary only when given here or by the sidecar)")
     p.set_defaults(fn=cmd_inspect)
+    p = sub.add_parser("sim", help="co-simulate one layer on its RTL unit against golden vectors "
+                                   "(exit 0 pass, 1 mismatch)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default="digits-cnn",
+                     help="built-in model: its committed golden vectors, or generated once")
+    src.add_argument("--golden", help="a golden directory written by `t2c golden`")
+    p.add_argument("--layer", required=True, help="layer name (see `t2c layers`)")
+    p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"])
+    p.add_argument("--waves", action="store_true", help="keep a waveform in the build directory")
+    p.add_argument("--pixels", type=int_in(1), help="layer engine: compute only the first N output pixels")
+    p.add_argument("--rows", type=int_in(1, MAX_ARRAY), default=8, help=f"MAC array ROWS, 1..{MAX_ARRAY}")
+    p.add_argument("--cols", type=int_in(1, MAX_ARRAY), default=8, help=f"MAC array COLS, 1..{MAX_ARRAY}")
+    p.add_argument("--rtl-dir", action="append",
+                   help="a directory of your own RTL, searched before t2c's (repeatable; "
+                        "default $T2C_RTL_DIR)")
+    p.set_defaults(fn=cmd_sim)
     p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits)")
     p.add_argument("--model", default="digits-cnn")
     p.set_defaults(fn=cmd_report)

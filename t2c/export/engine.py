@@ -55,12 +55,11 @@ import numpy as np
 
 from ..fileio import OutputKind, check_output_target, output_dir
 from .formats import read_memory, sidecar_files, write_memory, write_sidecar
-from .layout import Layout, as_limbs, from_banks, tile, untile
+from .layout import GUARD_PATTERN, Layout, as_limbs, from_banks, guard_row, guard_word, tile, untile  # noqa: F401
 
 MAGIC = 0x74326502  # "t2" "e" version 2 (2: weight zero point and signedness): descriptor word 0
 SHIFT_FIELD_BITS = 8  # the s image stores each shift in a byte; the engine uses 6 bits
 SHIFT_BITS = 6
-GUARD_PATTERN = 0xA5A5A5A5  # every lane of the guard row, cut to the element width
 COORD_BITS = 24  # signed positions/addresses inside the engine (docs/engine.md)
 
 # Descriptor words, in order (index = position).  All are 32-bit two's complement.
@@ -101,6 +100,10 @@ TILE_FIELDS = (
 TILE_BITS = 32
 
 IMAGE_NAMES = ("desc", "tiles", "input", "weight", "bias", "m", "s", "residual", "residual_m")
+# image -> the file parameter of rtl/layer_engine.v that loads it
+FILE_PARAMETERS = {"desc": "DESC_FILE", "tiles": "TILES_FILE", "input": "ACT_FILE", "weight": "W_FILE",
+                   "bias": "BIAS_FILE", "m": "M_FILE", "s": "S_FILE", "residual": "RES_FILE",
+                   "residual_m": "RM_FILE"}
 OUTPUT_NAME = "output"
 
 
@@ -358,21 +361,6 @@ def layouts(geo: Geometry, layer: EngineLayer | None = None) -> dict[str, Layout
     }
 
 
-def guard_row(layout: Layout) -> np.ndarray:
-    """The guard row appended to an image: every lane ``GUARD_PATTERN`` cut to the element width."""
-    e = layout.elem_bits
-    v = GUARD_PATTERN & ((1 << e) - 1)
-    if layout.signed and v >= 1 << (e - 1):
-        v -= 1 << e
-    return np.full((1, layout.values_per_word), v, dtype=np.int64)
-
-
-def guard_word(layout: Layout) -> int:
-    """The guard row as the unsigned integer a memory word holds."""
-    e = layout.elem_bits
-    return sum((GUARD_PATTERN & ((1 << e) - 1)) << (j * e) for j in range(layout.values_per_word))
-
-
 def n_ctiles(layer: EngineLayer, geo: Geometry) -> int:
     return -(-layer.out_c // geo.cols)
 
@@ -532,10 +520,7 @@ class Images:
 
     def hdl_files(self) -> dict[str, Path]:
         """File parameters of ``rtl/layer_engine.v`` (the residual ones only with a residual)."""
-        names = {"desc": "DESC_FILE", "tiles": "TILES_FILE", "input": "ACT_FILE", "weight": "W_FILE",
-                 "bias": "BIAS_FILE", "m": "M_FILE", "s": "S_FILE", "residual": "RES_FILE",
-                 "residual_m": "RM_FILE"}
-        return {names[k]: p for k, p in self.paths.items() if k in names}
+        return {FILE_PARAMETERS[k]: p for k, p in self.paths.items() if k in FILE_PARAMETERS}
 
 
 def memory_words(layer: EngineLayer, geo: Geometry = Geometry()) -> dict[str, int]:

@@ -793,6 +793,30 @@ def read_words(path: str | os.PathLike, fmt: str | None = None, word_bits: int |
     return decode_words(path.read_bytes(), fmt, word_bits, endian)[0]
 
 
+def read_dump(path: str | os.PathLike, word_bits: int, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """A memory a simulator wrote with ``$writememh``: ``([count, limbs] uint64, valid[count])``.
+
+    ``valid`` is False for a word with an x or z digit (Icarus writes those for memory
+    never written) and for words missing at the end of a short file; such words read 0.
+    Comments and ``@address`` lines are skipped (the testbenches dump whole memories from
+    address 0).
+    """
+    data = Path(path).read_bytes()
+    if b"/" in data:
+        data = _CXX_COMMENT_B.sub(b" ", data)
+    toks = [t for t in _ascii(data, "hex").split() if not t.startswith("@")][:count]
+    unknown = np.array([any(c in "xXzZ" for c in t) for t in toks], dtype=bool)
+    nl = (word_bits + 63) // 64
+    words = np.zeros((count, nl), dtype=np.uint64)
+    known = [t for t, u in zip(toks, unknown) if not u]
+    idx = np.flatnonzero(~unknown)
+    if known:
+        words[idx] = parse_tokens(known, 16, word_bits)
+    valid = np.zeros(count, dtype=bool)
+    valid[idx] = True
+    return words, valid
+
+
 # =================================================================================
 # memories: array + layout <-> one file per bank, plus a sidecar record
 # =================================================================================

@@ -327,6 +327,35 @@ def unpack(words: np.ndarray, layout: Layout) -> np.ndarray:
     return out
 
 
+# ---------------------------------------------------------------------------------
+# guard words: proof that a simulator loaded a whole image
+# ---------------------------------------------------------------------------------
+
+GUARD_PATTERN = 0xA5A5A5A5  # repeated and cut to the element width; bit 0 set: never 0
+
+
+def guard_value(bits: int) -> int:
+    """``GUARD_PATTERN`` repeated and cut to ``bits`` (as an unsigned value)."""
+    pattern = sum(GUARD_PATTERN << (32 * k) for k in range(-(-bits // 32)))
+    return pattern & ((1 << bits) - 1)
+
+
+def guard_row(layout: "Layout") -> np.ndarray:
+    """The guard row appended to an image: every lane ``guard_value(elem_bits)``, signed
+    like the layout's elements."""
+    e = layout.elem_bits
+    v = guard_value(e)
+    if layout.signed and v >= 1 << (e - 1):
+        v -= 1 << e
+    return np.full((1, layout.values_per_word), v, dtype=np.int64)
+
+
+def guard_word(layout: "Layout") -> int:
+    """The guard row as the unsigned integer a memory word holds."""
+    e = layout.elem_bits
+    return sum(guard_value(e) << (j * e) for j in range(layout.values_per_word))
+
+
 def limbs_to_int(limbs: Sequence[int] | np.ndarray) -> int:
     """One word's limbs -> Python int."""
     return sum(int(x) << (64 * k) for k, x in enumerate(limbs))

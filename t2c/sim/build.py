@@ -1,0 +1,222 @@
+"""One simulation: a :class:`SimJob` (what to build and what to check) and :func:`run_job`.
+
+A job names an HDL top (a thin wrapper in ``sim/hdl/``), its non-file HDL parameters, the
+input images it loads (file parameters, passed as absolute-path string literals) and the
+dumps it writes.  :func:`run_job` builds the top with cocotb's runner in the job's build
+directory, finding every module by library search (:mod:`t2c.sim.hdl`: the user's RTL
+first), runs the one generic cocotb test (:mod:`t2c.sim.cocotb_side`) and returns a
+:class:`SimRun` (cycles, counters, wall times, dump paths), or raises
+:class:`SimulationError` naming what went wrong (build error, timeout, image not loaded,
+error flag).
+
+Build directories are ``<build root>/<unit>/<sim>/<tag>-<hash>``, the hash over the HDL
+parameters, the user RTL directories and the waves switch: a parameter change never
+reuses a stale build, ``pytest -n auto`` never shares one, and an unchanged layer reuses
+its Verilator model (images are re-read at time 0, so new contents need no rebuild).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import hdl, toolchain
+from .images import Image
+
+TIMESCALE = ("1ns", "1ps")
+JOB_NAME, RUN_NAME = "job.json", "run.json"
+TEST_MODULE = "t2c.sim.cocotb_side"
+
+
+class SimulationError(RuntimeError):
+    """The simulation did not produce results to compare (the RTL or the build failed)."""
+
+    def __init__(self, message: str, build_dir: Path | None = None):
+        super().__init__(message)
+        self.build_dir = build_dir
+
+
+@dataclass(frozen=True)
+class Dump:
+    """An output the wrapper writes with ``$writememh``: its file parameter and file name."""
+
+    parameter: str
+    file: str
+
+
+@dataclass
+class SimJob:
+    """Everything one simulation needs (build it, run it, check the loads)."""
+
+    unit: str                      # e.g. "layer_engine" (build directory, messages)
+    top: str                       # HDL top module, e.g. "tb_layer_engine"
+    sim: str                       # "icarus" or "verilator"
+    build_dir: Path
+    parameters: dict[str, int]     # non-file HDL parameters of the top
+    images: list[Image]
+    dumps: list[Dump]
+    max_cycles: int
+    counters: tuple[str, ...] = ()     # top-level signals read after done
+    error_flag: str | None = None      # a top-level signal that must be 0 after done
+    error_hint: str = ""
+    rtl_dirs: tuple[Path, ...] = ()    # the user's RTL, searched first
+    waves: bool = False
+    fast_build: bool = True            # Verilator -O0 (tests run few cycles: builds dominate)
+    quiet: bool = True                 # build and simulator output to build.log / sim.log
+
+    def dump_path(self, parameter: str) -> Path:
+        return self.build_dir / next(d.file for d in self.dumps if d.parameter == parameter)
+
+
+@dataclass
+class SimRun:
+    """What a simulation reported (from the wrapper's counters, not from Python)."""
+
+    job: SimJob
+    cycles: int
+    counters: dict[str, int | None]
+    sim_s: float                   # simulation only: reset release to done
+    wall_s: float                  # build + simulation
+    waves: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ directories and seeds
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_")[:80] or "run"
+
+
+def param_hash(key: dict) -> str:
+    return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def build_dir_for(unit: str, sim: str, tag: str, key: dict, root: Path | None = None) -> Path:
+    """``<root>/<unit>/<sim>/<tag>-<hash of key>``, created, absolute."""
+    root = root or toolchain.build_root()
+    d = Path(root) / _safe(unit) / sim / f"{_safe(tag)}-{param_hash(key)}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d.resolve()
+
+
+def build_key(parameters: dict, rtl_dirs=(), waves: bool = False) -> dict:
+    """What a build depends on besides the sources: parameters, user RTL dirs, waves."""
+    return {**parameters, **({"rtl_dirs": [str(d) for d in rtl_dirs]} if rtl_dirs else {}),
+            **({"waves": 1} if waves else {})}
+
+
+def test_seed(log=print) -> int:
+    """A test's seed: ``T2C_SEED`` if set, else a fresh random one; always logged."""
+    env = os.environ.get("T2C_SEED")
+    seed = int(env, 0) if env else secrets.randbits(32)
+    log(f"seed {seed}: reproduce with T2C_SEED={seed}")
+    return seed
+
+
+test_seed.__test__ = False  # not a pytest test despite its name
+
+
+@contextlib.contextmanager
+def exclusive(build_dir: Path):
+    """Hold ``build_dir`` while writing its images and running: one run at a time per build
+    directory (images, build and dumps share it)."""
+    import fcntl
+
+    with open(build_dir / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def hdl_string(path: Path) -> str:
+    """An absolute path as a Verilog string literal (a file parameter)."""
+    p = str(Path(path).resolve())
+    if '"' in p or "\\" in p:
+        raise ValueError(f"unsupported character in path {p!r}")
+    return f'"{p}"'
+
+
+def find_waves(build_dir: Path) -> Path | None:
+    """The waveform cocotb's runner wrote (Icarus: <top>.fst, Verilator: dump.vcd/.fst)."""
+    for pattern in ("*.fst", "*.vcd"):
+        found = sorted(Path(build_dir).glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+# ------------------------------------------------------------------ run
+def _build_args(job: SimJob) -> list[str]:
+    args = []
+    for d in hdl.library_dirs(job.rtl_dirs):
+        args += ["-y", str(d)]
+    if job.sim == "verilator":
+        args += [*toolchain.VERILATOR_ARGS, *toolchain.VERILATOR_TIMING_ARGS]
+    return args
+
+
+def _last_lines(path: Path, n: int = 6) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    errors = [ln for ln in lines if re.search(r"error|%Error", ln, re.I)]
+    return "\n".join((errors or lines)[-n:])
+
+
+def run_job(job: SimJob) -> SimRun:
+    """Build and run ``job``; raise :class:`SimulationError` unless it ran to ``done`` with
+    every image loaded and the error flag low (then compare its dumps)."""
+    t0 = time.perf_counter()
+    runner = toolchain.runner(job.sim, fast_build=job.fast_build)
+    bdir = job.build_dir
+    params = dict(job.parameters)
+    for img in job.images:
+        if not img.path.is_file():
+            raise FileNotFoundError(f"memory image for {img.parameter} not found: {img.path}")
+        params[img.parameter] = hdl_string(img.path)
+    for d in job.dumps:
+        params[d.parameter] = hdl_string(bdir / d.file)
+        (bdir / d.file).unlink(missing_ok=True)
+    checks = {img.memory: [list(c) for c in img.checks] for img in job.images if img.memory and img.checks}
+    (bdir / RUN_NAME).unlink(missing_ok=True)
+    (bdir / JOB_NAME).write_text(json.dumps(
+        {"unit": job.unit, "max_cycles": job.max_cycles, "checks": checks,
+         "counters": list(job.counters), "error_flag": job.error_flag,
+         "error_hint": job.error_hint}, indent=1))
+    top = hdl.module_file(job.top, job.rtl_dirs)
+    logs = {"build": bdir / "build.log", "sim": bdir / "sim.log"} if job.quiet else {}
+    try:
+        runner.build(sources=[str(top)], hdl_toplevel=job.top, parameters=params,
+                     build_args=_build_args(job), build_dir=bdir, timescale=TIMESCALE,
+                     waves=job.waves, always=(job.sim == "icarus"), log_file=logs.get("build"))
+        runner.test(test_module=TEST_MODULE, hdl_toplevel=job.top, build_dir=bdir, test_dir=bdir,
+                    extra_env={"T2C_JOB": str(bdir / JOB_NAME)}, timescale=TIMESCALE,
+                    waves=job.waves, log_file=logs.get("sim"))
+    except (SystemExit, Exception) as e:  # a build error, a simulator crash (cocotb exits)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        detail = next((_last_lines(p) for p in (logs.get("sim"), logs.get("build")) if p and p.is_file()
+                       and _last_lines(p)), "")
+        raise SimulationError(f"{job.unit} on {job.sim}: build or simulation failed "
+                              f"({type(e).__name__}: {e})" + (f"\n{detail}" if detail else "")
+                              + f"\n  logs in {bdir}", bdir) from None
+    if not (bdir / RUN_NAME).is_file():
+        raise SimulationError(f"{job.unit} on {job.sim}: the simulation wrote no {RUN_NAME} "
+                              f"(see {bdir / 'sim.log'})", bdir)
+    rep = json.loads((bdir / RUN_NAME).read_text())
+    if rep["status"] != "ok":
+        raise SimulationError(f"{job.unit} on {job.sim}: {rep['message']} (build directory {bdir})", bdir)
+    missing = [d.file for d in job.dumps if not (bdir / d.file).is_file()]
+    if missing:
+        raise SimulationError(f"{job.unit} on {job.sim}: the wrapper wrote no {', '.join(missing)}", bdir)
+    return SimRun(job, int(rep["cycles"]), rep.get("counters", {}), float(rep["sim_s"]),
+                  time.perf_counter() - t0, find_waves(bdir) if job.waves else None)
+

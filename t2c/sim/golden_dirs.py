@@ -1,0 +1,69 @@
+"""Golden directories for co-simulation: the committed ones, any given one, generated ones.
+
+* ``open_golden(dir)`` reads (and verifies) any directory ``t2c golden`` wrote; a problem
+  raises :class:`GoldenUnusableError` ("golden vectors in DIR are unusable: ..."), a
+  bad-input error (exit 2), never a simulation failure.
+* ``golden_dir(model)`` / ``ensure_golden(model)``: a built-in model's golden vectors,
+  committed in the repository (``golden/<model>``, also shipped in the wheel), else
+  generated once, deterministically, into ``<build root>/golden/<model>`` (this step
+  alone needs torch).
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from ..golden import Golden, GoldenError, read_golden
+from .toolchain import build_root
+
+_PACKAGE = Path(__file__).resolve().parents[1]  # .../t2c
+COMMITTED = [_PACKAGE.parent / "golden", _PACKAGE / "golden_vectors"]  # source checkout, wheel
+
+
+class GoldenUnusableError(ValueError):
+    """A golden directory cannot be used (missing, corrupted, other contract version)."""
+
+
+def open_golden(path: str | Path) -> Golden:
+    """The verified golden directory at ``path`` (GoldenUnusableError naming the problem)."""
+    try:
+        return read_golden(path)
+    except (GoldenError, OSError, ValueError, KeyError, TypeError) as e:
+        raise GoldenUnusableError(f"golden vectors in {path} are unusable: {e}") from None
+
+
+def golden_dir(model: str) -> Path:
+    """Where the golden vectors of built-in ``model`` are (or will be generated)."""
+    for root in COMMITTED:
+        if (root / model / "manifest.json").is_file():
+            return root / model
+    return build_root() / "golden" / model
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def ensure_golden(model: str, log=print) -> Path:
+    """The golden directory of built-in ``model``, generated when missing (needs torch)."""
+    d = golden_dir(model)
+    if (d / "manifest.json").is_file():
+        return d
+    with _lock(d.parent / f".{model}.lock"):  # one process (pytest-xdist worker) generates it
+        if not (d / "manifest.json").is_file():
+            from ..golden import write_golden
+            from ..pipeline import prepare
+
+            log(f"generating golden vectors of {model} into {d}")
+            p = prepare(model)
+            write_golden(p.graph, p.x_int, d)
+    return d

@@ -1,0 +1,164 @@
+"""The unit registry: which RTL unit runs which op of an integer graph.
+
+A *unit* is one small module (``t2c/sim/units/<unit>.py``) that knows, for the layers it
+runs, how to write the unit's input images from a layer's golden integers (or any
+integers: the whole-network runner feeds it RTL outputs), which HDL wrapper and
+parameters to build, and how to decode the unit's output dump back into the golden
+output's shape.  Comparison, golden handling and mismatch reports live elsewhere
+(:mod:`t2c.sim.layers`, :mod:`t2c.sim.compare`), once for every unit.
+
+================  ===================================  ==============================
+unit              ops                                  RTL
+================  ===================================  ==============================
+layer_engine      conv, linear, matmul                 rtl/layer_engine.v (+ mac_array, requant, ...)
+softmax           softmax                              rtl/softmax.v
+lut_layer         lut (GELU, SiLU, sigmoid, ...)       rtl/lut_layer.v
+layernorm         layernorm                            rtl/layernorm.v
+================  ===================================  ==============================
+
+Ops not in the table are data movement (reshape, permute, flatten, ...), which stays in
+Python, or arithmetic that has no RTL unit yet (:func:`unit_for` says which).
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..build import SimJob, SimRun, build_dir_for, build_key
+from ..golden_dirs import Golden
+
+MOVEMENT_OPS = ("move", "flatten", "relu", "const")  # codes copied or clamped: Python
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """How to run units: simulator, array geometry, the user's RTL, waves, speed knobs."""
+
+    sim: str = "icarus"
+    rows: int = 8                 # layer engine: MAC array ROWS
+    cols: int = 8                 # layer engine: MAC array COLS
+    rtl_dirs: tuple[Path, ...] = ()
+    waves: bool = False
+    pix_end: int | None = None    # layer engine: compute only the first N output pixels
+    fast_build: bool = True
+    quiet: bool = True
+    tag: str = ""                 # build directory name (a test id), default model-layer
+    build_root: Path | None = None
+
+
+@dataclass
+class LayerCase:
+    """One layer of a golden directory, as a unit sees it."""
+
+    golden: Golden
+    name: str
+
+    @property
+    def entry(self) -> dict:
+        return self.golden.layer(self.name)
+
+    @property
+    def op(self) -> str:
+        return self.entry["op"]
+
+    @property
+    def attrs(self) -> dict:
+        return self.entry["attrs"]
+
+    def spec(self, tensor: str) -> dict:
+        """``bits``, ``signed``, ``zero_point``, ``shape`` of an input/residual/output."""
+        return self.entry["tensors"][tensor]
+
+    def tensor(self, name: str) -> np.ndarray:
+        return self.golden.tensor(self.name, name)
+
+    @property
+    def model(self) -> str:
+        return self.golden.manifest.get("model") or "model"
+
+
+@dataclass
+class UnitJob:
+    """A unit's simulation of one layer: the job, what to expect, how to read the result."""
+
+    sim_job: SimJob
+    expected: dict[str, np.ndarray]                 # "output" first; e.g. "last" flags too
+    decode: Callable[[SimRun], dict[str, tuple[np.ndarray, np.ndarray]]]  # name -> (got, valid)
+    names: tuple[str, ...]                           # axis names of "output"
+    mask: np.ndarray | None = None                   # output elements computed (None: all)
+    stats: dict = field(default_factory=dict)        # macs, rows, cols (layer engine)
+    cycles_counter: str | None = None                # the unit's own cycle counter (else the
+                                                     # wrapper's: reset release to done)
+
+
+class Workspace:
+    """Build directories of one run: created under the options' root and held (locked)
+    until the run ends, so two runs never write one directory at once."""
+
+    def __init__(self, unit: str, options: SimOptions, tag: str):
+        self.unit, self.options, self.tag = unit, options, tag
+        self._stack = contextlib.ExitStack()
+
+    def dir(self, parameters: dict) -> Path:
+        from ..build import exclusive
+
+        key = build_key(parameters, self.options.rtl_dirs, self.options.waves)
+        d = build_dir_for(self.unit, self.options.sim, self.tag, key, self.options.build_root)
+        self._stack.enter_context(exclusive(d))
+        return d
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+class Unit(Protocol):
+    name: str
+    ops: tuple[str, ...]
+
+    def check(self, layer: LayerCase, options: SimOptions) -> None:
+        """Raise ValueError if the unit cannot run ``layer`` with ``options`` (before any work)."""
+
+    def job(self, layer: LayerCase, inputs: list[np.ndarray], expected: np.ndarray,
+            options: SimOptions, ws: Workspace) -> UnitJob:
+        """Write the images of ``layer`` fed ``inputs`` into ``ws.dir(parameters)``."""
+
+
+def _registry() -> dict[str, Unit]:
+    from .layer_engine import UNIT as engine
+    from .layernorm import UNIT as layernorm
+    from .lut_layer import UNIT as lut_layer
+    from .softmax import UNIT as softmax
+
+    return {u.name: u for u in (engine, softmax, lut_layer, layernorm)}
+
+
+UNITS: dict[str, Unit] = {}
+
+
+def units() -> dict[str, Unit]:
+    """Every registered unit by name (loaded on first use)."""
+    if not UNITS:
+        UNITS.update(_registry())
+    return UNITS
+
+
+def unit_for(op: str) -> Unit | None:
+    """The unit that runs golden op ``op``; None for data movement (raises for arithmetic
+    without an RTL unit)."""
+    for u in units().values():
+        if op in u.ops:
+            return u
+    if op in MOVEMENT_OPS:
+        return None
+    raise ValueError(f"op {op!r} has no RTL unit yet; units: "
+                     + "; ".join(f"{u.name} ({', '.join(u.ops)})" for u in units().values()))
+
+
+def register(unit: Unit) -> Unit:
+    """Add (or replace) a unit: your own unit for an op, e.g. from a plugin module."""
+    units()[unit.name] = unit
+    return unit
