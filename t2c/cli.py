@@ -160,7 +160,8 @@ def cmd_sim(args):
         golden = open_golden(ensure_golden(args.model, log=lambda m: print(m, file=sys.stderr)))
     model = golden.manifest.get("model") or args.model
     options = SimOptions(sim=args.sim, rows=args.rows, cols=args.cols,
-                         rtl_dirs=user_rtl_dirs(args.rtl_dir), waves=args.waves, pix_end=args.pixels)
+                         rtl_dirs=user_rtl_dirs(args.rtl_dir) if args.rtl_dir else None,
+                         waves=args.waves, pix_end=args.pixels)
     if args.pixels is not None and golden.layer(args.layer)["op"] not in ("conv", "linear", "matmul"):
         raise ValueError("--pixels applies to layer-engine layers (conv, linear, matmul) only")
     try:

@@ -65,7 +65,7 @@ class SimJob:
     counters: tuple[str, ...] = ()     # top-level signals read after done
     error_flag: str | None = None      # a top-level signal that must be 0 after done
     error_hint: str = ""
-    rtl_dirs: tuple[Path, ...] = ()    # the user's RTL, searched first
+    rtl_dirs: tuple[Path, ...] | None = None  # the user's RTL, searched first (None: $T2C_RTL_DIR)
     waves: bool = False
     fast_build: bool = True            # Verilator -O0 (tests run few cycles: builds dominate)
     quiet: bool = True                 # build and simulator output to build.log / sim.log
@@ -96,18 +96,17 @@ def param_hash(key: dict) -> str:
     return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def build_dir_for(unit: str, sim: str, tag: str, key: dict, root: Path | None = None) -> Path:
-    """``<root>/<unit>/<sim>/<tag>-<hash of key>``, created, absolute."""
+def build_dir_for(unit: str, sim: str, tag: str, parameters: dict, rtl_dirs=None,
+                  waves: bool = False, root: Path | None = None) -> Path:
+    """``<root>/<unit>/<sim>/<tag>-<hash>``, created, absolute; the hash covers what a build
+    depends on besides the sources: the HDL parameters, the user's RTL directories
+    (``rtl_dirs``, default ``$T2C_RTL_DIR``) and the waves switch."""
+    dirs = [str(d) for d in hdl.user_rtl_dirs(rtl_dirs)]
+    key = {**parameters, **({"rtl_dirs": dirs} if dirs else {}), **({"waves": 1} if waves else {})}
     root = root or toolchain.build_root()
     d = Path(root) / _safe(unit) / sim / f"{_safe(tag)}-{param_hash(key)}"
     d.mkdir(parents=True, exist_ok=True)
     return d.resolve()
-
-
-def build_key(parameters: dict, rtl_dirs=(), waves: bool = False) -> dict:
-    """What a build depends on besides the sources: parameters, user RTL dirs, waves."""
-    return {**parameters, **({"rtl_dirs": [str(d) for d in rtl_dirs]} if rtl_dirs else {}),
-            **({"waves": 1} if waves else {})}
 
 
 def test_seed(log=print) -> int:

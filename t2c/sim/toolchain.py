@@ -122,6 +122,23 @@ def available_simulators() -> list[str]:
 
 
 
+def require_simulator(sim: str) -> None:
+    """In a pytest test: skip with the install hint when ``sim`` cannot run here."""
+    reason = simulator_missing(sim)
+    if reason is not None:
+        import pytest
+
+        pytest.skip(reason)
+
+
+def first_simulator() -> str:
+    """In a pytest test: the first simulator that runs here (single-simulator checks), or skip."""
+    sims = available_simulators()
+    if not sims:
+        require_simulator("icarus")
+    return sims[0]
+
+
 # ------------------------------------------------------------------ Verilator runtime cache
 _RT_SETTINGS = re.compile(r"^(VERILATOR_ROOT|VM_(C11|TIMING|COVERAGE|PARALLEL_BUILDS|TRACE\w*|"
                           r"PROFC|SC|PCLI))\s*=.*$", re.M)

@@ -28,7 +28,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from ..build import SimJob, SimRun, build_dir_for, build_key
+from ..build import SimJob, SimRun, build_dir_for
 from ..golden_dirs import Golden
 
 MOVEMENT_OPS = ("move", "flatten", "relu", "const")  # codes copied or clamped: Python
@@ -41,7 +41,7 @@ class SimOptions:
     sim: str = "icarus"
     rows: int = 8                 # layer engine: MAC array ROWS
     cols: int = 8                 # layer engine: MAC array COLS
-    rtl_dirs: tuple[Path, ...] = ()
+    rtl_dirs: tuple[Path, ...] | None = None   # the user's RTL first (None: $T2C_RTL_DIR)
     waves: bool = False
     pix_end: int | None = None    # layer engine: compute only the first N output pixels
     fast_build: bool = True
@@ -106,8 +106,8 @@ class Workspace:
     def dir(self, parameters: dict) -> Path:
         from ..build import exclusive
 
-        key = build_key(parameters, self.options.rtl_dirs, self.options.waves)
-        d = build_dir_for(self.unit, self.options.sim, self.tag, key, self.options.build_root)
+        o = self.options
+        d = build_dir_for(self.unit, o.sim, self.tag, parameters, o.rtl_dirs, o.waves, o.build_root)
         self._stack.enter_context(exclusive(d))
         return d
 

@@ -1,0 +1,131 @@
+"""Every layer of the default models on its RTL unit, ``==`` against the golden vectors.
+
+Through the unit registry (``t2c.sim.layers.run_layer``, what ``t2c sim`` runs):
+
+* digits-cnn: conv1..conv4 (conv4 with the fused residual) and fc on the layer engine;
+* digits-vit: patch embedding, QKV, Q·Kᵀ, attention·V, projection (+ residual), MLP and
+  head on the layer engine, both softmax layers on the softmax unit, both GELU layers on
+  the LUT unit, all five LayerNorm layers on the LayerNorm unit.
+
+Both simulators, except digits-vit's conv/linear layers (the same engine datapath as
+digits-cnn's), which run on Icarus only to keep CI short.  Each run's cycle count is the
+unit's own counter and is pinned (``CYCLES``): a change in the RTL's timing fails here.
+For layer-engine layers the K-steps are checked exactly, ``row tiles x sum of the column
+tiles' K``, and the cycle count against the documented formula.  A flipped bit in a
+golden output (checksum fixed) must make the run fail and name the element.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from t2c.export import engine as E
+from t2c.sim import toolchain
+from t2c.sim.build import test_seed
+from t2c.sim.golden_dirs import ensure_golden, open_golden
+from t2c.sim.layers import run_layer, runnable_layers
+from t2c.sim.units import SimOptions
+
+CNN, VIT = "digits-cnn", "digits-vit"
+# the unit's own cycle count of every layer (8x8 array for the engine)
+CYCLES = {
+    (CNN, "conv1"): 168, (CNN, "conv2"): 1176, (CNN, "conv3"): 2328, (CNN, "conv4"): 2328,
+    (CNN, "fc"): 88,
+    (VIT, "patch_embed.proj"): 127, (VIT, "head"): 120,
+    (VIT, "blocks.0.attn.qkv"): 2616, (VIT, "blocks.0.attn.qk"): 456, (VIT, "blocks.0.attn.av"): 330,
+    (VIT, "blocks.0.attn.proj"): 888, (VIT, "blocks.0.mlp.fc1"): 1752, (VIT, "blocks.0.mlp.fc2"): 1752,
+    (VIT, "blocks.1.attn.qkv"): 2616, (VIT, "blocks.1.attn.qk"): 456, (VIT, "blocks.1.attn.av"): 330,
+    (VIT, "blocks.1.attn.proj"): 888, (VIT, "blocks.1.mlp.fc1"): 1752, (VIT, "blocks.1.mlp.fc2"): 1752,
+    (VIT, "blocks.0.attn.softmax"): 4134, (VIT, "blocks.1.attn.softmax"): 4134,
+    (VIT, "blocks.0.mlp.act"): 1634, (VIT, "blocks.1.mlp.act"): 1634,
+    (VIT, "blocks.0.norm1"): 9403, (VIT, "blocks.0.norm2"): 9403,
+    (VIT, "blocks.1.norm1"): 9403, (VIT, "blocks.1.norm2"): 9403, (VIT, "norm"): 9403,
+}
+
+
+def _on_both(model: str, layer: str, unit: str) -> bool:
+    return model == CNN or unit != "layer_engine" or layer.endswith((".attn.qk", ".attn.av"))
+
+
+def _cases():
+    for model in (CNN, VIT):
+        golden = open_golden(ensure_golden(model))
+        for layer, _, unit in runnable_layers(golden):
+            for sim in toolchain.SIMULATORS:
+                if sim == "icarus" or _on_both(model, layer, unit):
+                    yield pytest.param(sim, model, layer, id=f"{sim}-{model}-{layer}")
+
+
+def engine_timing(layer: E.EngineLayer, rows: int = 8, cols: int = 8) -> tuple[int, int]:
+    """(K-steps, cycles) the engine must report for a whole layer (docs/engine.md).
+
+    Tiles run row tile by row tile, each over the column tiles with their K (tile_plan):
+    steps = row tiles x sum of the column tiles' K.  Each tile but the last costs
+    max(K, GAP) cycles with GAP = max(ROWS + 1, 3) (the result bank must drain before it is
+    overwritten), the last one K, plus 2 ROWS + 8 cycles of start and drain.
+    """
+    geo = E.Geometry(rows=rows, cols=cols)
+    ks = [int(k) for k in E.tile_plan(layer, geo)[:, 4]] * -(-layer.pixels_computed // rows)
+    gap = max(rows + 1, 3)
+    return sum(ks), sum(max(k, gap) for k in ks[:-1]) + ks[-1] + 2 * rows + 8
+
+
+@pytest.mark.parametrize("sim, model, layer", list(_cases()))
+def test_layer(sim, model, layer, request):
+    toolchain.require_simulator(sim)
+    golden = open_golden(ensure_golden(model))
+    res = run_layer(golden, layer, SimOptions(sim=sim, tag=request.node.name, quiet=False))
+    print(res.verdict())
+    assert res.passed, res.message
+    assert res.cycles == CYCLES[(model, layer)], f"{layer}: {res.cycles} cycles, pinned {CYCLES[(model, layer)]}"
+    if res.unit == "layer_engine":
+        steps, cycles = engine_timing(E.EngineLayer.from_golden(golden, layer))
+        assert (res.stats["eng_steps"], res.cycles) == (steps, cycles)
+
+
+def test_every_unit_layer_is_pinned():
+    """The pinned table lists exactly the layers of both models that some unit runs."""
+    have = {(m, n) for m in (CNN, VIT) for n, _, _ in runnable_layers(open_golden(ensure_golden(m)))}
+    assert have == set(CYCLES)
+
+
+# ------------------------------------------------------------------ the check can fail
+def flip_bit(gdir, layer: str, element: int, bit: int) -> tuple[tuple, int, int]:
+    """Flip one bit of element ``element`` of ``layer``'s golden output in place and fix its
+    checksum in the manifest; returns (index, old value, new value)."""
+    manifest_path = gdir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    rel = f"{layer}/output.npy"
+    path = gdir / rel
+    arr = np.load(path)
+    raw = bytearray(path.read_bytes())
+    offset = len(raw) - arr.nbytes + element * arr.itemsize + bit // 8
+    raw[offset] ^= 1 << (bit % 8)
+    path.write_bytes(bytes(raw))
+    manifest["sha256"][rel] = hashlib.sha256(bytes(raw)).hexdigest()
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    new = np.load(path)
+    idx = tuple(int(i) for i in np.unravel_index(element, arr.shape))
+    return idx, int(arr[idx]), int(new[idx])
+
+
+@pytest.mark.parametrize("model, layer", [(CNN, "conv2"), (CNN, "fc"), (VIT, "blocks.0.attn.softmax"),
+                                          (VIT, "blocks.1.mlp.act"), (VIT, "blocks.0.norm2")])
+def test_flipped_expected_bit_fails(model, layer, tmp_path, request):
+    """One bit of the expected output flipped (checksum fixed): the run fails, counts one
+    mismatch and names its index, expected (the flipped value) and got (the true one)."""
+    sim = toolchain.first_simulator()
+    gdir = tmp_path / model
+    shutil.copytree(ensure_golden(model), gdir)
+    arr = np.load(gdir / layer / "output.npy")
+    rng = np.random.default_rng(test_seed())
+    idx, old, new = flip_bit(gdir, layer, int(rng.integers(arr.size)), int(rng.integers(8 * arr.itemsize)))
+    res = run_layer(open_golden(gdir), layer, SimOptions(sim=sim, tag=request.node.name, quiet=False))
+    print(res.message)
+    assert res.mismatches == 1 and [(m.index, m.expected, m.got) for m in res.first] == [(idx, new, old)]
+    assert f"({', '.join(map(str, idx))}): expected {new}, got {old}" in res.message
+    assert f"{model} {layer} ({sim}): 1 of {res.compared} elements differ" in res.message
