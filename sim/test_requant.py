@@ -1,35 +1,60 @@
 """rtl/requant.v against t2c.arith.requantize, bit for bit, on Icarus and Verilator.
 
-Per configuration: >= 100,000 random elements (three mixes: contract-shaped
-(m, s) = quantize_multiplier(real), uniform m and s with log-uniform acc, and fully
-uniform int32 acc) plus every edge vector: acc = -2^31, -1, 0, 1, 2^31-1 x m at both
-ends of its range (and 0) x every shift 1..62 x output ranges of 2..8 bits signed and
-unsigned (and the full OUTW range) x zero point at both ends; exact rounding ties
-(acc*m = odd multiple of 2^(s-1)) and their neighbours for every s where a tie exists.
-Saturation both ways comes from the extremes.  The wrapper sim/hdl/tb_requant.v
-streams them from $readmemh images, one vector of LANES lanes per cycle.
+The whole documented port range, not only the contract's:
 
-With the addend (configurations *_add*: ADD_BITS = 41 as in the layer engine, and 48, wider than
-the 16-bit multiplier's product) the reference is t2c.arith.requantize_sum([acc * m,
-add], ...) and every element also gets an addend: uniform, log-uniform, the ends of
-its range and -1/0/1, one cancelling acc * m up to a small rest, or one making the
-sum an exact rounding tie (and +-1 beside it); plus edge vectors of every extreme
-acc x m x addend x shift.
+* shifts: every s of the 6-bit port, 0..63.  For the contract's 1..62 the reference is
+  t2c.arith (``requantize``, or ``requantize_sum([acc * m, add], ...)`` with the addend);
+  the header of rtl/requant.v also promises s = 63 exact w.r.t. the formula
+  ``clip(((acc * m [+ add] + 2^(s-1)) >>> s) + zp, qmin, qmax)`` and documents s = 0
+  (no rounding term, no shift: ``clip(acc * m [+ add] + zp, qmin, qmax)``): those
+  elements are checked against that formula computed in Python integers
+  (:func:`formula`, which is asserted equal to t2c.arith on every contract shift).
+* m: the quantize_multiplier range, 0 and 1, uniform over [0, 2^(MULT_BITS-1)), and a
+  few words with the port's ignored MSB set (the reference clears it).
+* zero point, qmin, qmax: 2..8-bit signed/unsigned ranges and the full OUTW range with
+  the zero point at both ends, plus a mix and an edge grid with all three independent
+  over the whole OUTW range (qmin > qmax included: the header's numpy.clip order gives
+  qmax then).
+
+Per configuration: >= 100,000 random elements in four mixes (contract-shaped
+(m, s) = quantize_multiplier(real) with log-uniform acc; uniform m and s with log-uniform
+acc; everything uniform; contract-shaped with port-wide zp/qmin/qmax) plus every edge
+vector: acc = -2^31, -1, 0, 1, 2^31-1 x m at both ends of its range (and 0) x every shift
+0..63 x every output range x zero point at both ends; the port-wide clip grid; exact
+rounding ties (acc*m = odd multiple of 2^(s-1)) and their neighbours for every s where a
+tie exists.  The wrapper sim/hdl/tb_requant.v streams them from $readmemh images, one
+vector of LANES lanes per cycle (with valid bubbles in the *16 configurations).
+
+With the addend (configurations *_add*: ADD_BITS = 41 as in the layer engine, and 48,
+wider than the 16-bit multiplier's product) every element also gets an addend: uniform,
+log-uniform, the ends of its range and -1/0/1, one cancelling acc * m up to a small rest,
+or one making the sum an exact rounding tie (and +-1 beside it); plus edge vectors of
+every extreme acc x m x addend x shift 0..63.
+
+The run's cycle count is exact: the last vector issued in cycle c (tb_harness's bubble
+LFSR, modelled by :func:`issue_cycles`) gives ``cycles = c + 2 + LATENCY`` (LATENCY = 3
+per the header); without bubbles ``cycles = NVEC + 1 + LATENCY = NVEC + 4``.
+
+Negative tests compare the same simulated output against a deliberately wrong reference
+(floor instead of round-half-up; the addend ignored) and must count mismatches.
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import cocotb
-import simutil as su
+from t2c import arith
+from t2c.sim import toolchain
+from t2c.sim.build import Dump, SimJob, build_dir_for, exclusive, run_job, test_seed
+from t2c.sim.compare import compare
+from t2c.sim.images import read_values, write_image
 
-arith = su.import_arith()  # t2c.arith (see simutil.import_arith: no torch import)
-
-DUT = "requant"
+DUT, TOP = "requant", "tb_requant"
 FIELDS = ("acc", "m", "s", "zp", "qmin", "qmax")
 ACCW, SHIFT_BITS = 32, 6
-SHIFTS = np.arange(1, arith.MAX_SHIFT + 1)  # every shift the hardware supports (1..62)
+LATENCY = 3  # rtl/requant.v: valid_o 3 cycles after valid_i
+PORT_SHIFTS = np.arange(0, 1 << SHIFT_BITS)  # every shift the port takes (0..63)
+MAX_PORT_SHIFT = (1 << SHIFT_BITS) - 1
 N_RANDOM = 131_072  # random elements per configuration (acceptance: >= 100,000)
 
 CONFIGS = {
@@ -51,6 +76,40 @@ def fields(cfg: dict) -> tuple[str, ...]:
     return FIELDS + (("add",) if cfg.get("ADD_BITS", 0) else ())
 
 
+def fields_of(v: dict) -> tuple[str, ...]:
+    """The operand arrays present in a vector set ``v``."""
+    return FIELDS + (("add",) if "add" in v else ())
+
+
+def widths(cfg: dict) -> dict:
+    """Bits of each operand image."""
+    return dict(acc=ACCW, m=cfg["MULT_BITS"], s=SHIFT_BITS, zp=cfg["OUTW"], qmin=cfg["OUTW"],
+                qmax=cfg["OUTW"], add=cfg.get("ADD_BITS", 0))
+
+
+# ------------------------------------------------------------------ the bubble pattern
+def issue_cycles(n: int, gaps: int, gap_seed: int = 1) -> np.ndarray:
+    """The cycles (0 = the first after reset release) in which tb_feed issues its ``n``
+    vectors: every cycle, or, with GAPS, every cycle in which sim/hdl/tb_harness.v's
+    16-bit LFSR (x^16 + x^14 + x^13 + x^11 + 1, seeded (GAP_SEED % 65535) + 1) does not
+    have its two low bits 00."""
+    if not gaps:
+        return np.arange(n)
+    lfsr, c, out = (gap_seed % 65535) + 1, 0, []
+    while len(out) < n:
+        if lfsr & 3:
+            out.append(c)
+        fb = ((lfsr >> 15) ^ (lfsr >> 13) ^ (lfsr >> 12) ^ (lfsr >> 10)) & 1
+        lfsr, c = ((lfsr << 1) & 0xFFFF) | fb, c + 1
+    return np.array(out)
+
+
+def expected_cycles(cfg: dict, nvec: int) -> int:
+    """tb_requant's cycle count: last issue c, DUT input c + 1, output c + 1 + LATENCY,
+    stored, then done: ``c + 2 + LATENCY``."""
+    return int(issue_cycles(nvec, cfg["GAPS"])[-1]) + 2 + LATENCY
+
+
 # ------------------------------------------------------------------ vectors
 def out_ranges(outw: int) -> list[tuple[int, int]]:
     """(qmin, qmax) of every 2..8-bit signed/unsigned range that fits OUTW, plus OUTW itself."""
@@ -65,33 +124,43 @@ def m_range(mult_bits: int) -> tuple[int, int]:
     return 1 << (mult_bits - 2), (1 << (mult_bits - 1)) - 1
 
 
+def m_eff(m, mult_bits: int):
+    """m as the port reads it: its MSB (bit MULT_BITS-1) ignored."""
+    return np.asarray(m, dtype=np.int64) & np.int64((1 << (mult_bits - 1)) - 1)
+
+
 def _odd(rng, lo: int, hi: int) -> int:
     """A random odd integer in [lo, hi] (lo even or odd, hi odd)."""
     return int(rng.integers(lo, hi + 1)) | 1
+
+
+def tie_shifts(mult_bits: int) -> list[int]:
+    """The shifts s >= 1 for which acc*m can be an exact tie (odd multiple of 2^(s-1))."""
+    return [s for s in range(1, MAX_PORT_SHIFT + 1) if s - 1 <= 31 + mult_bits - 2]
 
 
 def tie_vectors(rng, mult_bits: int, per_shift: int = 4) -> tuple[np.ndarray, ...]:
     """acc, m, s with acc*m an odd multiple of 2^(s-1) (exact ties), and acc +- 1 beside them.
 
     acc = odd_a * 2^ta and m = odd_m * 2^tm with ta + tm = s - 1 (ta <= 31,
-    tm <= mult_bits - 2), so ties exist for s <= mult_bits + 30: every s for 32-bit
-    multipliers, s <= 46 for 16-bit (beyond that |acc*m| < 2^(s-1): no tie possible).
+    tm <= mult_bits - 2), so ties exist for s <= mult_bits + 30: s <= 62 for 32-bit
+    multipliers (|acc*m| < 2^62 rules out s = 63), s <= 46 for 16-bit.
     """
     m_lo, m_hi = m_range(mult_bits)
     rows = []
-    for s in SHIFTS.tolist():
+    for s in tie_shifts(mult_bits):
         lo_ta, hi_ta = max(0, s - 1 - (mult_bits - 2)), min(31, s - 1)
-        for _ in range(per_shift if lo_ta <= hi_ta else 0):
+        for _ in range(per_shift):
             ta = int(rng.integers(lo_ta, hi_ta + 1))
             tm = s - 1 - ta
             odd_m = 1 if tm == mult_bits - 2 else _odd(rng, m_lo >> tm, m_hi >> tm)
             odd_a = -1 if ta == 31 else _odd(rng, -(1 << (31 - ta)), (1 << (31 - ta)) - 1)
             acc = odd_a << ta
             rows += [(min(max(acc + d, arith.INT32_MIN), arith.INT32_MAX), odd_m << tm, s)
-                     for d in (0, -1, 1)]  # fixed count: the build depends on it
+                     for d in (0, -1, 1)]
     acc, m, s = (np.array(x, dtype=np.int64) for x in zip(*rows))
     ties = ((acc * m) & ((np.int64(1) << s) - 1)) == (np.int64(1) << (s - 1))
-    assert ties.sum() >= per_shift * min(len(SHIFTS), mult_bits + 30), "tie construction"
+    assert ties.sum() >= per_shift * len(tie_shifts(mult_bits)), "tie construction"
     assert np.all((m >= m_lo) & (m <= m_hi))
     return acc, m, s
 
@@ -108,59 +177,86 @@ def _with_ranges(rng, acc, m, s, outw) -> dict:
     return dict(acc=acc, m=m, s=s, zp=zp, qmin=qmin, qmax=qmax)
 
 
+def _with_port_ranges(rng, acc, m, s, outw) -> dict:
+    """zp, qmin and qmax each uniform over the whole OUTW range (or one of its ends),
+    independently: qmin > qmax about half of the time."""
+    lo, hi = arith.qrange(outw, True)
+
+    def port(size):
+        v = rng.integers(lo, hi + 1, size)
+        end = rng.random(size)
+        return np.where(end < 0.05, lo, np.where(end < 0.1, hi, v))
+
+    return dict(acc=acc, m=m, s=s, zp=port(acc.size), qmin=port(acc.size), qmax=port(acc.size))
+
+
+EDGE_ACCS = (arith.INT32_MIN, -1, 0, 1, arith.INT32_MAX)
+
+
 def edge_vectors(rng, mult_bits: int, outw: int) -> dict:
-    """Extremes x every shift x every output range x zero point at both ends, plus ties."""
+    """Extremes x every port shift x every output range x zero point at both ends; the
+    port-wide clip grid; m with its ignored MSB set; exact ties."""
     m_lo, m_hi = m_range(mult_bits)
-    accs = [arith.INT32_MIN, -1, 0, 1, arith.INT32_MAX]
-    ranges = out_ranges(outw)
+    p_lo, p_hi = arith.qrange(outw, True)
+    msb = 1 << (mult_bits - 1)
     rows = [(a, m, s, zp, lo, hi)
-            for a in accs for m in (m_lo, m_hi, 0) for s in SHIFTS
-            for lo, hi in ranges for zp in (lo, hi)]
+            for a in EDGE_ACCS for m in (m_lo, m_hi, 0) for s in PORT_SHIFTS.tolist()
+            for lo, hi in out_ranges(outw) for zp in (lo, hi)]
+    bounds = (p_lo, -1, 0, p_hi)
+    rows += [(a, m, s, zp, lo, hi)  # zp, qmin, qmax over the whole port (qmin > qmax too)
+             for a in EDGE_ACCS for m in (m_hi, 1) for s in (0, 1, 2, 31, 62, 63)
+             for zp in (p_lo, -1, 0, 1, p_hi) for lo in bounds for hi in bounds]
+    rows += [(a, msb | m, s, 0, p_lo, p_hi)  # the ignored MSB of m set
+             for a in EDGE_ACCS for m in (0, 1, m_lo, m_hi) for s in (0, 1, 31, 62, 63)]
     edge = {k: np.array(v, dtype=np.int64) for k, v in zip(FIELDS, zip(*rows))}
     ties = _with_ranges(rng, *tie_vectors(rng, mult_bits), outw)
     return {k: np.concatenate([edge[k], ties[k]]) for k in FIELDS}
 
 
 def random_vectors(rng, n: int, mult_bits: int, outw: int) -> dict:
-    """n random elements in three mixes (contract-shaped, log-uniform acc, uniform)."""
+    """n random elements in four mixes (see the module docstring)."""
     m_lo, m_hi = m_range(mult_bits)
-    k = n // 3
-    sizes = (k, k, n - 2 * k)
-    # 1. (m, s) from quantize_multiplier of a log-uniform real, acc log-uniform
-    real = 2.0 ** rng.uniform(-45, min(8, mult_bits - 3), sizes[0])
-    m1, s1 = arith.quantize_multiplier(real, bits=mult_bits)
-    # 2. m, s uniform over their whole ranges, acc log-uniform
-    m2 = rng.integers(m_lo, m_hi + 1, sizes[1])
-    s2 = rng.integers(1, arith.MAX_SHIFT + 1, sizes[1])
-    # 3. everything uniform
-    m3 = rng.integers(m_lo, m_hi + 1, sizes[2])
-    s3 = rng.integers(1, arith.MAX_SHIFT + 1, sizes[2])
+    k = n // 4
+    sizes = (k, k, k, n - 3 * k)
+
+    def contract_shaped(size):  # (m, s) from quantize_multiplier of a log-uniform real
+        real = 2.0 ** rng.uniform(-45, min(8, mult_bits - 3), size)
+        return arith.quantize_multiplier(real, bits=mult_bits)
 
     def loguniform_acc(size):
         mag = np.floor(2.0 ** rng.uniform(0, 31, size)).astype(np.int64) - 1
         return np.where(rng.random(size) < 0.5, -mag - 1, mag)
 
-    acc = np.concatenate([loguniform_acc(sizes[0]), loguniform_acc(sizes[1]),
-                          rng.integers(arith.INT32_MIN, arith.INT32_MAX + 1, sizes[2])])
-    return _with_ranges(rng, acc, np.concatenate([m1, m2, m3]),
-                        np.concatenate([s1, s2, s3]), outw)
+    m1, s1 = contract_shaped(sizes[0])
+    mix1 = _with_ranges(rng, loguniform_acc(sizes[0]), m1, s1, outw)
+    # m uniform over quantize_multiplier's range, s over every exact shift 1..63
+    mix2 = _with_ranges(rng, loguniform_acc(sizes[1]), rng.integers(m_lo, m_hi + 1, sizes[1]),
+                        rng.integers(1, MAX_PORT_SHIFT + 1, sizes[1]), outw)
+    # everything uniform over the port: m in [0, 2^(MULT_BITS-1)), s in 0..63
+    mix3 = _with_ranges(rng, rng.integers(arith.INT32_MIN, arith.INT32_MAX + 1, sizes[2]),
+                        rng.integers(0, m_hi + 1, sizes[2]),
+                        rng.integers(0, MAX_PORT_SHIFT + 1, sizes[2]), outw)
+    m4, s4 = contract_shaped(sizes[3])
+    mix4 = _with_port_ranges(rng, loguniform_acc(sizes[3]), m4, s4, outw)
+    return {f: np.concatenate([mx[f] for mx in (mix1, mix2, mix3, mix4)]).astype(np.int64)
+            for f in FIELDS}
 
 
 def add_range(add_bits: int) -> tuple[int, int]:
     return -(1 << (add_bits - 1)), (1 << (add_bits - 1)) - 1
 
 
-def addends(rng, v: dict, add_bits: int) -> tuple[np.ndarray, int]:
+def addends(rng, v: dict, mult_bits: int, add_bits: int) -> tuple[np.ndarray, int]:
     """An addend for every element of ``v`` (one of six kinds, see the module docstring);
     returns it and the number of elements whose sum ``acc * m + add`` is an exact tie."""
     lo, hi = add_range(add_bits)
-    prod, s = v["acc"] * v["m"], v["s"]
+    prod, s = v["acc"] * m_eff(v["m"], mult_bits), v["s"]
     n = prod.size
     kind = rng.integers(0, 6, n)
     mag = np.floor(2.0 ** rng.uniform(0, add_bits - 1, n)).astype(np.int64) - 1
     # exact ties: prod + add = 2^(s-1) (mod 2^s), then -1 / 0 / +1 beside; only where
-    # the addend stays in range (s <= add_bits - 4: |add| < 5.5 * 2^s)
-    tie_ok = s <= add_bits - 4
+    # a tie exists (s >= 1) and the addend stays in range (s <= add_bits - 4)
+    tie_ok = (s >= 1) & (s <= add_bits - 4)
     s_t = np.where(tie_ok, s, 1)
     step = np.int64(1) << s_t
     tie = ((step >> 1) - (prod & (step - 1)) + rng.integers(-2, 3, n) * step
@@ -179,22 +275,23 @@ def addends(rng, v: dict, add_bits: int) -> tuple[np.ndarray, int]:
 
 
 def addend_edge_vectors(mult_bits: int, outw: int, add_bits: int) -> dict:
-    """Every extreme acc x m x addend x shift, full output range: the largest and
+    """Every extreme acc x m x addend x port shift, full output range: the largest and
     smallest sums, and shifts at and beyond the sum's width."""
     m_lo, m_hi = m_range(mult_bits)
     lo, hi = add_range(add_bits)
     q_lo, q_hi = arith.qrange(outw, True)
     rows = [(a, m, s, 0, q_lo, q_hi, d)
-            for a in (arith.INT32_MIN, -1, 0, 1, arith.INT32_MAX) for m in (m_lo, m_hi, 0)
-            for d in (lo, -1, 0, 1, hi) for s in SHIFTS]
+            for a in EDGE_ACCS for m in (m_lo, m_hi, 0)
+            for d in (lo, -1, 0, 1, hi) for s in PORT_SHIFTS.tolist()]
     return {k: np.array(v, dtype=np.int64) for k, v in zip(FIELDS + ("add",), zip(*rows))}
 
 
-def make_vectors(rng, cfg: dict, n_random: int, edges: bool = True) -> dict:
+def make_vectors(rng, cfg: dict, n_random: int = N_RANDOM, edges: bool = True) -> dict:
     """Edge + random elements, shuffled (edges reach every lane), padded to whole vectors.
 
     With ``ADD_BITS`` in ``cfg`` every element also gets an addend (:func:`addends`),
-    and the addend edge vectors join the edges.
+    and the addend edge vectors join the edges.  Returns the operand arrays and the
+    counts ``n_random``, ``n_edge``, ``n_add_ties``.
     """
     mb, outw, lanes = cfg["MULT_BITS"], cfg["OUTW"], cfg["LANES"]
     add_bits = cfg.get("ADD_BITS", 0)
@@ -209,7 +306,7 @@ def make_vectors(rng, cfg: dict, n_random: int, edges: bool = True) -> dict:
     n_ties = 0
     for p in parts:
         if add_bits and "add" not in p:
-            p["add"], ties = addends(rng, p, add_bits)
+            p["add"], ties = addends(rng, p, mb, add_bits)
             n_ties += ties
     vec = {k: np.concatenate([p[k] for p in parts]).astype(np.int64) for k in fields(cfg)}
     order = rng.permutation(len(vec["acc"]))
@@ -219,87 +316,115 @@ def make_vectors(rng, cfg: dict, n_random: int, edges: bool = True) -> dict:
 
 
 # ------------------------------------------------------------------ reference
-def reference(v: dict, wrong: str = "") -> np.ndarray:
-    """t2c.arith.requantize, or requantize_sum([acc * m, add], ...) with an addend.
+def contract(v: dict) -> np.ndarray:
+    """Where the shift is in t2c.arith's contract (1..MAX_SHIFT = 62)."""
+    return (v["s"] >= 1) & (v["s"] <= arith.MAX_SHIFT)
 
-    Deliberately wrong references: ``wrong="floor"`` floors instead of rounding half
-    up, ``wrong="no_add"`` ignores the addend.
+
+def formula(v: dict, mult_bits: int, *, rounding: bool = True, addend: bool = True) -> np.ndarray:
+    """The header's formula in Python integers, for every port shift 0..63:
+    ``clip(((acc * m [+ add] + r) >>> s) + zp, qmin, qmax)`` with r = 2^(s-1) (none for
+    s = 0, nor with ``rounding=False``: floor), m without its ignored MSB, numpy.clip order.
     """
-    if wrong not in ("", "floor", "no_add"):
-        raise ValueError(f"unknown T2C_WRONG_REF={wrong!r}")
-    if wrong == "no_add" or "add" not in v:
-        terms = [v["acc"] * v["m"]]
+    obj = {k: np.asarray(v[k]).astype(object) for k in fields_of(v)}
+    total = obj["acc"] * m_eff(v["m"], mult_bits).astype(object)
+    if addend and "add" in obj:
+        total = total + obj["add"]
+    s = obj["s"]
+    rnd = np.array([(1 << (int(x) - 1)) if (x and rounding) else 0 for x in v["s"]], dtype=object)
+    t = (total + rnd) >> s
+    y = np.minimum(np.maximum(t + obj["zp"], obj["qmin"]), obj["qmax"])
+    return y.astype(np.int64)
+
+
+def reference(v: dict, mult_bits: int) -> np.ndarray:
+    """t2c.arith.requantize, or requantize_sum([acc * m, add], ...) with an addend, where
+    the shift is in the contract; :func:`formula` (the header) at s = 0 and s = 63."""
+    inside = contract(v)
+    s = np.where(inside, v["s"], 1)
+    m = m_eff(v["m"], mult_bits)
+    if "add" in v:
+        y = arith.requantize_sum([v["acc"] * m, v["add"]], s, v["zp"], v["qmin"], v["qmax"])
     else:
-        terms = [v["acc"] * v["m"], v["add"]]
-    if wrong == "floor":
-        # floor instead of round-half-up: cancel the contract's 2^(s-1) rounding term
-        terms.append(-(np.int64(1) << (v["s"] - 1)))
-    elif wrong == "" and len(terms) == 1:
-        return arith.requantize(v["acc"], v["m"], v["s"], v["zp"], v["qmin"], v["qmax"])
-    return arith.requantize_sum(terms, v["s"], v["zp"], v["qmin"], v["qmax"])
+        y = arith.requantize(v["acc"], m, s, v["zp"], v["qmin"], v["qmax"])
+    if inside.all():
+        return y
+    outside = ~inside
+    y = y.copy()
+    y[outside] = formula({k: np.asarray(v[k])[outside] for k in fields_of(v)}, mult_bits)
+    return y
 
 
-# ------------------------------------------------------------------ cocotb
-@cocotb.test()
-async def requant_tb(dut):
-    """Wait for the free-running wrapper, then compare every output element."""
-    v = su.load_inputs()
-    lanes, outw = v["lanes"], v["outw"]
-    n = v["acc"].size
-    run = await su.wait_done(dut, max_cycles=4 * (n // lanes) + 64)
-    names = FIELDS + (("add",) if "add" in v else ())
-    su.check_guards(dut, {MEMORIES[f]: n for f in names})
-    got, valid = su.read_memh(su.current_build_dir() / "y.hex", outw, signed=True, count=n)
-    expected = reference(v, su.wrong_ref())
-    shape = (n // lanes, lanes)
-    count, msg = su.compare(expected.reshape(shape), got.reshape(shape), what="requant y",
-                            index_names=("vector", "lane"), valid=valid.reshape(shape),
-                            inputs={f: v[f].reshape(shape) for f in names})
-    su.finish(dut._log, dict(compared=int(n), mismatches=count, random=v["n_random"],
-                             edge=v["n_edge"], add_ties=v["n_add_ties"], vectors=n // lanes,
-                             **run), msg)
-
-
-# ------------------------------------------------------------------ pytest
-def prepare(sim: str, cfg: dict, test_id: str, n_random: int = N_RANDOM, edges: bool = True,
-            wrong: str = "", seed: int | None = None) -> dict:
-    """Write the operand images for one run; returns the arguments of su.build_and_test."""
-    seed = su.test_seed() if seed is None else seed
-    vec = make_vectors(np.random.default_rng(seed), cfg, n_random, edges)
+# ------------------------------------------------------------------ run
+def simulate(sim: str, cfg: dict, tag: str, vec: dict, max_cycles: int | None = None):
+    """Write the operand images of ``vec``, run tb_requant; returns (SimRun, y, valid)."""
     lanes = cfg["LANES"]
-    params = dict(cfg, NVEC=len(vec["acc"]) // lanes)
-    bdir = su.build_dir_for(DUT, sim, test_id, params)
-    widths = dict(acc=ACCW, m=cfg["MULT_BITS"], s=SHIFT_BITS, zp=cfg["OUTW"],
-                  qmin=cfg["OUTW"], qmax=cfg["OUTW"], add=cfg.get("ADD_BITS", 0))
-    files = {f"{f.upper()}_FILE": su.write_memh(bdir / f"{f}.hex", vec[f], widths[f])
-             for f in fields(cfg)}
-    su.save_inputs(bdir, lanes=lanes, outw=cfg["OUTW"], **vec)
-    return su.make_job(sim=sim, wrapper="tb_requant", rtl=(DUT,), test_module="test_requant",
-                       build_dir=bdir, parameters=params, files=files,
-                       outputs={"Y_FILE": "y.hex"}, seed=seed, wrong=wrong)
+    n = len(vec["acc"])
+    params = dict(cfg, NVEC=n // lanes)
+    bdir = build_dir_for(DUT, sim, tag, params)
+    w = widths(cfg)
+    with exclusive(bdir):
+        images = [write_image(bdir / f"{f}.hex", vec[f], w[f], parameter=f"{f.upper()}_FILE",
+                              memory=MEMORIES[f]) for f in fields(cfg)]
+        job = SimJob(DUT, TOP, sim, bdir, params, images, [Dump("Y_FILE", "y.hex")],
+                     max_cycles or 4 * (n // lanes) + 64)
+        run = run_job(job)
+        y, valid = read_values(job.dump_path("Y_FILE"), cfg["OUTW"], True, n)
+    return run, y, valid
 
 
+# ------------------------------------------------------------------ tests
 @pytest.mark.parametrize("config", list(CONFIGS))
-@pytest.mark.parametrize("sim", su.SIMULATORS)
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
 def test_requant(sim, config, request):
-    su.require_simulator(sim)
+    toolchain.require_simulator(sim)
     cfg = CONFIGS[config]
-    report = su.build_and_test(**prepare(sim, cfg, request.node.name))
-    print(f"{request.node.name}: {report['compared']} elements ({report['random']} random, "
-          f"{report['edge']} edge, {report['add_ties']} exact ties of acc*m + add), "
-          f"{report['mismatches']} mismatches, {report['cycles']} cycles")
-    assert report["mismatches"] == 0
-    assert report["random"] >= 100_000 and report["edge"] > 0
-    assert report["add_ties"] > 0 or not cfg.get("ADD_BITS")
+    name = request.node.name
+    vec = make_vectors(np.random.default_rng(test_seed()), cfg)
+    n, mb, lanes = len(vec["acc"]), cfg["MULT_BITS"], cfg["LANES"]
+    expected = reference(vec, mb)
+    # the Python-integer formula used beyond the contract is the contract inside it
+    inside = contract(vec)
+    assert np.array_equal(formula({k: vec[k][inside] for k in fields_of(vec)}, mb), expected[inside])
+    run, y, valid = simulate(sim, cfg, name, vec)
+    shape = (n // lanes, lanes)
+    cmp = compare(expected.reshape(shape), y.reshape(shape), valid=valid.reshape(shape),
+                  names=("vector", "lane"),
+                  inputs={f: vec[f].reshape(shape) for f in fields_of(vec)})
+    shifts = np.unique(vec["s"])
+    print(f"{name}: {cmp.compared} elements ({vec['n_random']} random, {vec['n_edge']} edge, "
+          f"{int((vec['s'] == 0).sum())} at s=0, {int((vec['s'] == MAX_PORT_SHIFT).sum())} at "
+          f"s={MAX_PORT_SHIFT}, {vec['n_add_ties']} exact ties of acc*m + add), "
+          f"{cmp.mismatches} mismatches, {run.cycles} cycles for {n // lanes} vectors")
+    assert cmp.mismatches == 0, cmp.message(f"requant {config} on {sim}")
+    assert cmp.compared == n
+    assert vec["n_random"] >= 100_000 and vec["n_edge"] > 0
+    assert vec["n_add_ties"] > 0 or not cfg.get("ADD_BITS")
+    assert np.array_equal(shifts, PORT_SHIFTS), "every port shift 0..63 exercised"
+    assert run.cycles == expected_cycles(cfg, n // lanes), \
+        f"{run.cycles} cycles, expected {expected_cycles(cfg, n // lanes)} (last issue + 2 + {LATENCY})"
+    if not cfg["GAPS"]:
+        assert run.cycles == n // lanes + 1 + LATENCY  # NVEC + 4
 
 
 @pytest.mark.parametrize("config, wrong", [("mult32", "floor"), ("mult32_add41", "no_add")])
-@pytest.mark.parametrize("sim", su.SIMULATORS)
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
 def test_requant_detects_wrong_reference(sim, config, wrong, request):
-    """The same testbench against a deliberately wrong reference must report mismatches:
-    floor instead of round-half-up, or the addend ignored."""
-    su.require_simulator(sim)
-    job = prepare(sim, CONFIGS[config], request.node.name, n_random=2048, wrong=wrong)
-    report = su.expect_mismatches(job)
-    print(f"{request.node.name}: {wrong} reference -> {report['mismatches']} of "
-          f"{report['compared']} elements differ (as intended)")
+    """The same simulated output against a deliberately wrong reference must differ:
+    floor instead of round-half-up, or the addend ignored (while the true reference
+    matches it exactly)."""
+    toolchain.require_simulator(sim)
+    cfg = CONFIGS[config]
+    vec = make_vectors(np.random.default_rng(test_seed()), cfg, n_random=2048)
+    run, y, valid = simulate(sim, cfg, request.node.name, vec)
+    n, lanes, mb = len(vec["acc"]), cfg["LANES"], cfg["MULT_BITS"]
+    shape = (n // lanes, lanes)
+    right = compare(reference(vec, mb).reshape(shape), y.reshape(shape), valid=valid.reshape(shape))
+    bad_ref = formula(vec, mb, rounding=(wrong != "floor"), addend=(wrong != "no_add"))
+    bad = compare(bad_ref.reshape(shape), y.reshape(shape), valid=valid.reshape(shape),
+                  names=("vector", "lane"))
+    print(f"{request.node.name}: {wrong} reference -> {bad.mismatches} of {bad.compared} "
+          f"elements differ (as intended); the true reference: {right.mismatches}")
+    assert right.mismatches == 0, right.message("true reference")
+    assert bad.mismatches > 0
+    assert "differ" in bad.message("wrong reference")

@@ -1,7 +1,8 @@
 // Memory-driven wrapper for rtl/requant.v (see sim/test_requant.py).
 //
 // Operands: one lane value per line in each image, NVEC*LANES values plus one
-// guard word (simutil.write_memh) that the cocotb test checks to prove the load.
+// guard word (t2c.sim.images.write_image) that t2c.sim.cocotb_side checks to prove
+// the load.
 // Element e = v*LANES + l is lane l of vector v.  With ADD_BITS > 0 the requantizer
 // has its addend and ADD_FILE holds it (ADD_BITS-bit signed values); with
 // ADD_BITS = 0 add_i is tied to 0 and ADD_FILE is not read.  One vector is issued
@@ -35,7 +36,7 @@ module tb_requant #(
 
   wire        clk, rst_n, gap, finish, done;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [31:0] cyc, cycles;  // cycles (with done): read by the cocotb test (simutil.wait_done)
+  wire [31:0] cyc, cycles;  // cycles (with done): read by t2c.sim.cocotb_side
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
