@@ -8,23 +8,37 @@ C[ROWS][COLS] = bias[COLS] + (A[ROWS][K] - zx) @ W[K][COLS], with K = 1, 2, 3, R
 of the activation range, an extreme tile (every product at its largest magnitude, K =
 512) and biases near both int32 limits.  The reference is numpy int64 matmul; the
 accumulator bound comes from t2c.arith.accumulator_bound, so every sum fits int32.
+The row read port (rd_row_i / rd_res_o) is swept over every row in every cycle and
+must equal the flat bus: the wrapper's ``row_err`` counter must read exactly 0.
 
-Cycle counts are deterministic: for each tile the wrapper stamps the cycle its first
-K-step reaches the DUT and the cycle res_valid_o announces the result.  Without
-bubbles the difference must be within 2*(ROWS+COLS) of the ideal K (it is K+1), and
-the whole stream must take sum(K) + a constant.  The numbers are printed.
+Cycle counts are exact.  For each tile the wrapper stamps the cycle its first K-step
+reaches the DUT (``start``) and the cycle res_valid_o announces its result (``done``).
+With K-step j of the stream issued in cycle c_j (tb_harness's bubble LFSR, modelled by
+:func:`issue_cycles`; c_j = j without bubbles), rtl/mac_array.v's header gives
+
+    start[t] = c_first(t) + 1,   done[t] = c_last(t) + 3,   cycles = c_last + 4,
+
+so without bubbles, for every tile and the whole stream of NSTEPS = sum(K) K-steps:
+
+    latency  = done[t] - start[t]      = K + 1
+    stream   = done[-1] - start[0]     = sum(K) + 1
+    cycles   (reset release to done)   = sum(K) + 3
+
+and with bubbles latency = K + 1 + the bubbles inside the tile.  The numbers are printed.
+A reference with the zero point off by one must count mismatches (negative test).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-import cocotb
-import simutil as su
+from t2c import arith
+from t2c.sim import toolchain
+from t2c.sim.build import Dump, SimJob, build_dir_for, exclusive, run_job, test_seed
+from t2c.sim.compare import compare
+from t2c.sim.images import read_values, write_image
 
-arith = su.import_arith()  # t2c.arith (see simutil.import_arith: no torch import)
-
-DUT = "mac_array"
+DUT, TOP = "mac_array", "tb_mac_array"
 ACCW = 32
 K_FIXED = (1, 2, 3, 64, 511, 512)
 K_RANDOM = 3
@@ -41,6 +55,32 @@ CONFIGS = {
     "3x3_a6u_w5": dict(ROWS=3, COLS=3, ABITS=6, WBITS=5, A_SIGNED=0, GAPS=0),
     "4x2_a7s_w6": dict(ROWS=4, COLS=2, ABITS=7, WBITS=6, A_SIGNED=1, GAPS=0),
 }
+
+
+# ------------------------------------------------------------------ cycle formulas
+def issue_cycles(n: int, gaps: int, gap_seed: int = 1) -> np.ndarray:
+    """The cycles (0 = the first after reset release) in which tb_mac_array issues its
+    ``n`` K-steps: every cycle, or, with GAPS, every cycle in which sim/hdl/tb_harness.v's
+    16-bit LFSR (x^16 + x^14 + x^13 + x^11 + 1, seeded (GAP_SEED % 65535) + 1) does not
+    have its two low bits 00."""
+    if not gaps:
+        return np.arange(n)
+    lfsr, c, out = (gap_seed % 65535) + 1, 0, []
+    while len(out) < n:
+        if lfsr & 3:
+            out.append(c)
+        fb = ((lfsr >> 15) ^ (lfsr >> 13) ^ (lfsr >> 12) ^ (lfsr >> 10)) & 1
+        lfsr, c = ((lfsr << 1) & 0xFFFF) | fb, c + 1
+    return np.array(out)
+
+
+def expected_timing(ks, gaps: int) -> dict:
+    """start / done stamps per tile and the run's cycles (see the module docstring)."""
+    ks = np.asarray(ks)
+    issue = issue_cycles(int(ks.sum()), gaps)
+    last = np.cumsum(ks) - 1
+    first = last - ks + 1
+    return {"start": issue[first] + 1, "done": issue[last] + 3, "cycles": int(issue[-1]) + 4}
 
 
 # ------------------------------------------------------------------ tiles
@@ -87,104 +127,112 @@ def make_tiles(rng, cfg: dict, n_random: int = K_RANDOM) -> dict:
                 a=np.concatenate(a_parts, axis=1), w=np.concatenate(w_parts, axis=0))
 
 
-def reference(t: dict, wrong: str = "") -> np.ndarray:
-    """bias + (A - zx) @ W per tile, int64; ``wrong="zx"`` uses zx + 1 (negative test)."""
+def reference(t: dict, zx_offset: int = 0) -> np.ndarray:
+    """bias + (A - zx) @ W per tile, int64 ``[tile, row, col]``; ``zx_offset`` shifts every
+    zero point (a deliberately wrong reference for the negative test)."""
     out, s = [], 0
     for i, k in enumerate(t["k"].tolist()):
-        zx = t["zx"][i] + (1 if wrong == "zx" else 0)
-        if wrong not in ("", "zx"):
-            raise ValueError(f"unknown T2C_WRONG_REF={wrong!r}")
-        a = t["a"][:, s:s + k].astype(np.int64) - zx
+        a = t["a"][:, s:s + k].astype(np.int64) - (int(t["zx"][i]) + zx_offset)
         out.append(t["bias"][i][None, :] + a @ t["w"][s:s + k].astype(np.int64))
         s += k
     return np.stack(out)
 
 
-# ------------------------------------------------------------------ cocotb
-@cocotb.test()
-async def mac_array_tb(dut):
-    """Wait for the free-running wrapper, then compare every tile element and cycle counts."""
-    t = su.load_inputs()
-    rows, cols, ntiles = t["rows"], t["cols"], len(t["k"])
-    nsteps = int(t["k"].sum())
-    run = await su.wait_done(dut, max_cycles=2 * nsteps + 8 * ntiles + 64)
-    su.check_guards(dut, {"u_a.mem": nsteps * rows, "u_w.mem": nsteps * cols,
-                          "u_ctrl.mem": nsteps, "u_zx.mem": ntiles, "u_bias.mem": ntiles * cols})
-    bdir = su.current_build_dir()
-    got, valid = su.read_memh(bdir / "res.hex", ACCW, signed=True, count=ntiles * rows * cols)
-    start_cyc, _ = su.read_memh(bdir / "start.hex", 32, signed=False, count=ntiles)
-    done_cyc, _ = su.read_memh(bdir / "done.hex", 32, signed=False, count=ntiles)
-    latency = (done_cyc - start_cyc).tolist()
-    shape = (ntiles, rows, cols)
-    count, msg = su.compare(
-        reference(t, su.wrong_ref()), got.reshape(shape), what="mac_array result",
-        index_names=("tile", "row", "col"), valid=valid.reshape(shape),
-        inputs={"K": t["k"][:, None, None], "zx": t["zx"][:, None, None],
-                "bias": t["bias"][:, None, :]})
-    row_err = int(dut.row_err.value)
-    if row_err:
-        count += 1
-        msg += f"\nrow read port differed from the flat bus in {row_err} cycles"
-    su.finish(dut._log, dict(compared=ntiles * rows * cols, mismatches=count,
-                             tiles=ntiles, k=t["k"].tolist(), latency=latency,
-                             stream_cycles=int(done_cyc[-1] - start_cyc[0]), steps=nsteps,
-                             **run), msg)
-
-
-# ------------------------------------------------------------------ pytest
-def prepare(sim: str, cfg: dict, test_id: str, wrong: str = "", seed: int | None = None,
-            n_random: int = K_RANDOM) -> dict:
-    """Write the tile stream's images; returns the arguments of su.build_and_test."""
-    seed = su.test_seed() if seed is None else seed
-    t = make_tiles(np.random.default_rng(seed), cfg, n_random)
-    rows, cols, ntiles = cfg["ROWS"], cfg["COLS"], len(t["k"])
-    params = dict(cfg, ACCW=ACCW, NSTEPS=int(t["k"].sum()), NTILES=ntiles)
-    bdir = su.build_dir_for(DUT, sim, test_id, params)
+def ctrl_words(ks) -> np.ndarray:
+    """One control word per K-step: bit 0 first K-step of a tile, bit 1 its last."""
     ctrl = []
-    for k in t["k"].tolist():  # bit 0: first K-step of a tile, bit 1: last
+    for k in ks:
         c = np.zeros(k, dtype=np.int64)
         c[0] |= 1
         c[-1] |= 2
         ctrl.append(c)
-    ctrl = np.concatenate(ctrl)
-    files = {
-        "A_FILE": su.write_memh(bdir / "a.hex", t["a"].T.reshape(-1), cfg["ABITS"]),
-        "W_FILE": su.write_memh(bdir / "w.hex", t["w"].reshape(-1), cfg["WBITS"]),
-        "CTRL_FILE": su.write_memh(bdir / "ctrl.hex", ctrl, 2),
-        "ZX_FILE": su.write_memh(bdir / "zx.hex", t["zx"], cfg["ABITS"] + 1),
-        "BIAS_FILE": su.write_memh(bdir / "bias.hex", t["bias"].reshape(-1), ACCW),
-    }
-    su.save_inputs(bdir, rows=rows, cols=cols, **t)
-    return su.make_job(sim=sim, wrapper="tb_mac_array", rtl=("mac_pe", DUT),
-                       test_module="test_mac_array", build_dir=bdir, parameters=params,
-                       files=files, outputs={"RES_FILE": "res.hex", "START_FILE": "start.hex",
-                                "DONE_FILE": "done.hex"},
-                       seed=seed, wrong=wrong)
+    return np.concatenate(ctrl)
 
 
+# ------------------------------------------------------------------ run
+def simulate(sim: str, cfg: dict, tag: str, t: dict):
+    """Write the tile stream's images and run tb_mac_array; returns the SimRun and the
+    dumps ``res`` ``[tile, row, col]``, ``start``, ``done`` as (values, valid)."""
+    rows, cols, ntiles = cfg["ROWS"], cfg["COLS"], len(t["k"])
+    nsteps = int(t["k"].sum())
+    params = dict(cfg, ACCW=ACCW, NSTEPS=nsteps, NTILES=ntiles)
+    bdir = build_dir_for(DUT, sim, tag, params)
+    with exclusive(bdir):
+        images = [
+            write_image(bdir / "a.hex", t["a"].T.reshape(-1), cfg["ABITS"], parameter="A_FILE",
+                        memory="u_a.mem"),
+            write_image(bdir / "w.hex", t["w"].reshape(-1), cfg["WBITS"], parameter="W_FILE",
+                        memory="u_w.mem"),
+            write_image(bdir / "ctrl.hex", ctrl_words(t["k"].tolist()), 2, parameter="CTRL_FILE",
+                        memory="u_ctrl.mem"),
+            write_image(bdir / "zx.hex", t["zx"], cfg["ABITS"] + 1, parameter="ZX_FILE",
+                        memory="u_zx.mem"),
+            write_image(bdir / "bias.hex", t["bias"].reshape(-1), ACCW, parameter="BIAS_FILE",
+                        memory="u_bias.mem"),
+        ]
+        job = SimJob(DUT, TOP, sim, bdir, params, images,
+                     [Dump("RES_FILE", "res.hex"), Dump("START_FILE", "start.hex"),
+                      Dump("DONE_FILE", "done.hex")],
+                     2 * nsteps + 8 * ntiles + 64, counters=("row_err",))
+        run = run_job(job)
+        res, res_ok = read_values(job.dump_path("RES_FILE"), ACCW, True, ntiles * rows * cols)
+        out = {"res": (res.reshape(ntiles, rows, cols), res_ok.reshape(ntiles, rows, cols)),
+               "start": read_values(job.dump_path("START_FILE"), 32, False, ntiles),
+               "done": read_values(job.dump_path("DONE_FILE"), 32, False, ntiles)}
+    return run, out
+
+
+def _inputs(t: dict) -> dict:
+    return {"K": t["k"][:, None, None], "zx": t["zx"][:, None, None], "bias": t["bias"][:, None, :]}
+
+
+# ------------------------------------------------------------------ tests
 @pytest.mark.parametrize("config", list(CONFIGS))
-@pytest.mark.parametrize("sim", su.SIMULATORS)
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
 def test_mac_array(sim, config, request):
-    su.require_simulator(sim)
+    toolchain.require_simulator(sim)
     cfg = CONFIGS[config]
-    report = su.build_and_test(**prepare(sim, cfg, request.node.name))
-    pairs = ", ".join(f"K={k}:{c}" for k, c in zip(report["k"], report["latency"]))
-    print(f"{request.node.name}: {report['compared']} elements in {report['tiles']} tiles, "
-          f"{report['mismatches']} mismatches; cycles first K-step -> result: {pairs}; "
-          f"stream {report['stream_cycles']} cycles for {report['steps']} K-steps")
-    assert report["mismatches"] == 0
-    if not cfg["GAPS"]:  # deterministic cycle counts: a functional latency bound
-        slack = 2 * (cfg["ROWS"] + cfg["COLS"])
-        over = [(k, c) for k, c in zip(report["k"], report["latency"]) if c > k + slack]
-        assert not over, f"tiles over K + 2*(ROWS+COLS) = K + {slack} cycles: {over}"
-        assert report["stream_cycles"] <= report["steps"] + slack, "tiles not back to back"
+    t = make_tiles(np.random.default_rng(test_seed()), cfg)
+    run, out = simulate(sim, cfg, request.node.name, t)
+    got, valid = out["res"]
+    cmp = compare(reference(t), got, valid=valid, names=("tile", "row", "col"), inputs=_inputs(t))
+    (start, start_ok), (done, done_ok) = out["start"], out["done"]
+    ks = t["k"]
+    latency, stream, nsteps = done - start, int(done[-1] - start[0]), int(ks.sum())
+    pairs = ", ".join(f"K={k}:{c}" for k, c in zip(ks.tolist(), latency.tolist()))
+    print(f"{request.node.name}: {cmp.compared} elements in {len(ks)} tiles, {cmp.mismatches} "
+          f"mismatches; cycles first K-step -> result: {pairs}; stream {stream} cycles for "
+          f"{nsteps} K-steps; {run.cycles} cycles reset release -> done; "
+          f"row_err {run.counters['row_err']}")
+    assert cmp.mismatches == 0, cmp.message(f"mac_array {config} on {sim}")
+    assert cmp.compared == len(ks) * cfg["ROWS"] * cfg["COLS"]
+    assert run.counters["row_err"] == 0, "the row read port differed from the flat bus"
+    assert start_ok.all() and done_ok.all()
+    want = expected_timing(ks, cfg["GAPS"])
+    assert start.tolist() == want["start"].tolist(), "first K-steps not at the predicted cycles"
+    assert done.tolist() == want["done"].tolist(), "results not at the predicted cycles"
+    assert run.cycles == want["cycles"]
+    if not cfg["GAPS"]:  # the closed formulas
+        assert latency.tolist() == (ks + 1).tolist(), "per-tile latency != K + 1"
+        assert stream == nsteps + 1, "stream != sum(K) + 1"
+        assert run.cycles == nsteps + 3, "cycles != sum(K) + 3"
+    else:
+        assert (latency >= ks + 1).all() and stream > nsteps + 1  # the bubbles cost cycles
 
 
-@pytest.mark.parametrize("sim", su.SIMULATORS)
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
 def test_mac_array_detects_wrong_zero_point(sim, request):
-    """The same testbench against a reference with zx + 1 must report mismatches."""
-    su.require_simulator(sim)
-    job = prepare(sim, CONFIGS["4x3_a2u_w2"], request.node.name, wrong="zx", n_random=0)
-    report = su.expect_mismatches(job)
-    print(f"{request.node.name}: zx+1 reference -> {report['mismatches']} of "
-          f"{report['compared']} elements differ (as intended)")
+    """The same simulated results against a reference with zx + 1 must differ (while the
+    true reference matches them exactly)."""
+    toolchain.require_simulator(sim)
+    cfg = CONFIGS["4x3_a2u_w2"]
+    t = make_tiles(np.random.default_rng(test_seed()), cfg, n_random=0)
+    _, out = simulate(sim, cfg, request.node.name, t)
+    got, valid = out["res"]
+    right = compare(reference(t), got, valid=valid, names=("tile", "row", "col"))
+    bad = compare(reference(t, zx_offset=1), got, valid=valid, names=("tile", "row", "col"),
+                  inputs=_inputs(t))
+    print(f"{request.node.name}: zx+1 reference -> {bad.mismatches} of {bad.compared} elements "
+          f"differ (as intended); the true reference: {right.mismatches}")
+    assert right.mismatches == 0, right.message("true reference")
+    assert bad.mismatches > 0

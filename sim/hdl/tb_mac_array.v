@@ -38,7 +38,7 @@ module tb_mac_array #(
   wire        clk, rst_n, gap, finish, done;
   wire [31:0] cyc;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [31:0] cycles;  // with done: read by the cocotb test (simutil.wait_done)
+  wire [31:0] cycles;  // with done: read by t2c.sim.cocotb_side
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
