@@ -22,7 +22,7 @@ module tb_lut #(
 
   wire        clk, rst_n, gap, finish, done;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [31:0] cyc, cycles;  // cycles (with done): read by the cocotb test (simutil.wait_done)
+  wire [31:0] cyc, cycles;  // cycles (with done): read by t2c.sim.cocotb_side
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
