@@ -29,6 +29,7 @@ from t2c.sim.build import test_seed
 from t2c.sim.golden_dirs import ensure_golden, open_golden
 from t2c.sim.layers import run_layer, runnable_layers
 from t2c.sim.units import SimOptions
+from t2c.sim.units.layer_engine import timing
 
 CNN, VIT = "digits-cnn", "digits-vit"
 # the unit's own cycle count of every layer (8x8 array for the engine)
@@ -60,20 +61,6 @@ def _cases():
                     yield pytest.param(sim, model, layer, id=f"{sim}-{model}-{layer}")
 
 
-def engine_timing(layer: E.EngineLayer, rows: int = 8, cols: int = 8) -> tuple[int, int]:
-    """(K-steps, cycles) the engine must report for a whole layer (docs/engine.md).
-
-    Tiles run row tile by row tile, each over the column tiles with their K (tile_plan):
-    steps = row tiles x sum of the column tiles' K.  Each tile but the last costs
-    max(K, GAP) cycles with GAP = max(ROWS + 1, 3) (the result bank must drain before it is
-    overwritten), the last one K, plus 2 ROWS + 8 cycles of start and drain.
-    """
-    geo = E.Geometry(rows=rows, cols=cols)
-    ks = [int(k) for k in E.tile_plan(layer, geo)[:, 4]] * -(-layer.pixels_computed // rows)
-    gap = max(rows + 1, 3)
-    return sum(ks), sum(max(k, gap) for k in ks[:-1]) + ks[-1] + 2 * rows + 8
-
-
 @pytest.mark.parametrize("sim, model, layer", list(_cases()))
 def test_layer(sim, model, layer, request):
     toolchain.require_simulator(sim)
@@ -83,8 +70,8 @@ def test_layer(sim, model, layer, request):
     assert res.passed, res.message
     assert res.cycles == CYCLES[(model, layer)], f"{layer}: {res.cycles} cycles, pinned {CYCLES[(model, layer)]}"
     if res.unit == "layer_engine":
-        steps, cycles = engine_timing(E.EngineLayer.from_golden(golden, layer))
-        assert (res.stats["eng_steps"], res.cycles) == (steps, cycles)
+        want = timing(E.EngineLayer.from_golden(golden, layer), E.Geometry())
+        assert (res.stats["eng_steps"], res.cycles) == want
 
 
 def test_every_unit_layer_is_pinned():

@@ -1,7 +1,9 @@
-"""Lint: every rtl/*.v is one module, clean under `verilator --lint-only -Wall` and
-`iverilog -g2005 -Wall`, with its default parameters and with the corner parameter
-sets below (generate branches differ).  The testbench wrappers in sim/hdl/ are linted
-the same way (with --timing: they generate their clock with delays).
+"""Lint: every rtl/*.v is one module, clean under ``verilator --lint-only -Wall`` and
+``iverilog -g2005 -Wall``, with its default parameters and with the corner parameter sets
+below (generate branches and derived widths differ).  The testbench wrappers in sim/hdl/
+are linted the same way (with --timing: they generate their clock with delays).
+
+``CORNERS`` is the one table of lint corners of every module.
 """
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ import subprocess
 
 import pytest
 
-import simutil as su
+from t2c.sim import toolchain
+from t2c.sim.hdl import RTL_DIR, TB_DIR
 
+ENGINE_GEOMETRIES = [dict(ROWS=1, COLS=1), dict(ROWS=3, COLS=5, ABITS=4, WBITS=3, OBITS=5, MULT_BITS=16),
+                     dict(ROWS=2, COLS=16, ACT_WORDS=1000, W_WORDS=5000, CT_WORDS=7, RES_WORDS=300,
+                          OUT_WORDS=300)]
 # Extra parameter sets per module (the defaults are always linted).
 CORNERS = {
     "mac_array": [dict(ROWS=1, COLS=1, ABITS=2, WBITS=2, ACCW=6, A_SIGNED=0),
@@ -21,62 +27,103 @@ CORNERS = {
     "requant": [dict(LANES=1, MULT_BITS=16, OUTW=9),
                 dict(LANES=2, ACCW=16, MULT_BITS=8, SHIFT_BITS=5, OUTW=4)],
     "lut": [dict(FRAC_BITS=4), dict(IN_BITS=1, FRAC_BITS=1, OUT_BITS=16, OUT_SIGNED=0)],
-    "tb_mac_array": [dict(ROWS=1, COLS=3, ABITS=2)],
-    "tb_lut": [dict(IN_BITS=2, FRAC_BITS=3)],
+    "lut_layer": [dict(IN_BITS=4, OUT_BITS=16, OUT_SIGNED=0)],
+    "softmax": [dict(MAX_N=17), dict(MAX_N=1, IN_SIGNED=0, OUT_BITS=4),
+                dict(IN_BITS=4, MAX_N=1024, OUT_BITS=16)],
     "layernorm": [dict(MAX_N=1, IN_SIGNED=0, OUT_BITS=2, MAX_SHIFT=1),
                   dict(MAX_N=192, IN_BITS=4, MAX_SHIFT=31, OFF_BITS=48, EPS_BITS=60)],
+    "layer_engine": ENGINE_GEOMETRIES,
+    "engine_ctrl": [dict(ROWS=1, COLS=1, AAW=1, WAW=1, TAW=1), dict(ROWS=3, COLS=5, AAW=20, TAW=6)],
+    "engine_post": [dict(ROWS=1, COLS=1, RAW=1, OAW=1, TAW=1),
+                    dict(ROWS=5, COLS=3, ABITS=4, MULT_BITS=16, OBITS=4, RAW=12, OAW=12)],
+    "engine_mem": [dict(WIDTH=1, DEPTH=1, PORTS=1), dict(WIDTH=100, DEPTH=1000, PORTS=3)],
+    "engine_pixwalk": [dict(PW=8)],
+    "tb_mac_array": [dict(ROWS=1, COLS=3, ABITS=2)],
+    "tb_lut": [dict(IN_BITS=2, FRAC_BITS=3)],
+    "tb_lut_layer": [dict(IN_BITS=6, OUT_BITS=12, X_QMIN=32)],
+    "tb_softmax": [dict(MAX_N=17, IN_SIGNED=0)],
     "tb_layernorm": [dict(MAX_N=17, IN_SIGNED=0, MAX_SHIFT=7, EPS_BITS=40)],
     "tb_requant": [dict(ADD_BITS=41), dict(LANES=1, MULT_BITS=16, OUTW=9, ADD_BITS=48)],
+    "tb_layer_engine": ENGINE_GEOMETRIES[:2],
     "tb_image": [dict(WIDTH=1, LANES=3, WORDS=6)],
     "tb_dump": [dict(WIDTH=1, LANES=3, NVEC=2)],
 }
 
 
+def _files():
+    return sorted(RTL_DIR.glob("*.v")) + sorted(TB_DIR.glob("*.v"))
+
+
 def _cases():
-    files = sorted(su.RTL_DIR.glob("*.v")) + sorted(su.HDL_DIR.glob("*.v"))
-    for f in files:
+    for f in _files():
         for i, params in enumerate([{}] + CORNERS.get(f.stem, [])):
             yield pytest.param(f, params, id=f"{f.parent.name}/{f.stem}-{i}")
 
 
-CASES = list(_cases())
-
-
 def _run(cmd) -> str:
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
     out = (proc.stdout + proc.stderr).strip()
     assert proc.returncode == 0, f"{' '.join(map(str, cmd))}\n{out}"
     return out
 
 
 def test_one_module_per_file():
-    for f in sorted(su.RTL_DIR.glob("*.v")):
+    for f in sorted(RTL_DIR.glob("*.v")):
         text = re.sub(r"/\*.*?\*/", "", f.read_text(), flags=re.S)
         text = re.sub(r"//.*", "", text)
         mods = re.findall(r"^\s*module\s+(\w+)", text, re.M)
         assert mods == [f.stem], f"{f}: modules {mods}, expected exactly [{f.stem!r}]"
 
 
-@pytest.mark.parametrize("path, params", CASES)
-def test_verilator_lint(path, params):
-    su.setup_path()
-    if not shutil.which("verilator"):
-        pytest.skip(su.INSTALL_HINTS["verilator"])
-    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem,
-           "-y", str(su.RTL_DIR), "-y", str(su.HDL_DIR)]
-    if path.parent == su.HDL_DIR:
+def test_corner_table_names_real_modules():
+    assert set(CORNERS) <= {f.stem for f in _files()}
+
+
+def verilator_lint(path, params) -> str:
+    toolchain.setup_path()
+    cmd = ["verilator", "--lint-only", "-Wall", "--top-module", path.stem, "-y", str(RTL_DIR),
+           "-y", str(TB_DIR)]
+    if path.parent == TB_DIR:
         cmd.append("--timing")
-    cmd += [f"-G{k}={v}" for k, v in params.items()] + [str(path)]
-    out = _run(cmd)
+    return _run(cmd + [f"-G{k}={v}" for k, v in params.items()] + [str(path)])
+
+
+def iverilog_lint(path, params) -> str:
+    cmd = ["iverilog", "-g2005", "-Wall", "-o", "/dev/null", "-s", path.stem, f"-y{RTL_DIR}", f"-y{TB_DIR}"]
+    return _run(cmd + [f"-P{path.stem}.{k}={v}" for k, v in params.items()] + [str(path)])
+
+
+@pytest.mark.parametrize("path, params", list(_cases()))
+def test_verilator_lint(path, params):
+    toolchain.setup_path()
+    if not shutil.which("verilator"):
+        pytest.skip(toolchain.INSTALL_HINTS["verilator"])
+    out = verilator_lint(path, params)
     assert "%Warning" not in out and "%Error" not in out, out
 
 
-@pytest.mark.parametrize("path, params", CASES)
+@pytest.mark.parametrize("path, params", list(_cases()))
 def test_iverilog_2005(path, params):
     if not shutil.which("iverilog"):
-        pytest.skip(su.INSTALL_HINTS["icarus"])
-    cmd = ["iverilog", "-g2005", "-Wall", "-o", "/dev/null", "-s", path.stem,
-           f"-y{su.RTL_DIR}", f"-y{su.HDL_DIR}"]
-    cmd += [f"-P{path.stem}.{k}={v}" for k, v in params.items()] + [str(path)]
-    out = _run(cmd)
+        pytest.skip(toolchain.INSTALL_HINTS["icarus"])
+    out = iverilog_lint(path, params)
     assert not re.search(r"warning|error", out, re.I), out
+
+
+def test_lint_can_fail(tmp_path):
+    """Verilator -Wall rejects an unused signal and a width mismatch (warnings only);
+    Icarus rejects an undeclared net."""
+    toolchain.setup_path()
+    warn = tmp_path / "warn_unit.v"
+    warn.write_text("module warn_unit(input wire [3:0] a_i, output wire [1:0] y_o);\n"
+                    "  wire [7:0] unused;\n  assign y_o = a_i;\nendmodule\n")
+    bad = tmp_path / "bad_unit.v"
+    bad.write_text("module bad_unit(input wire [3:0] a_i, output wire [3:0] y_o);\n"
+                   "  assign y_o = a_i + q;\nendmodule\n")
+    if shutil.which("verilator"):
+        with pytest.raises(AssertionError, match="WIDTH|UNUSED"):
+            out = verilator_lint(warn, {})
+            assert "%Warning" not in out, out
+    if shutil.which("iverilog"):
+        with pytest.raises(AssertionError, match="Unable to bind"):
+            iverilog_lint(bad, {})

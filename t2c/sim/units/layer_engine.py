@@ -43,13 +43,32 @@ def engine_layer(case: LayerCase, options: SimOptions) -> E.EngineLayer:
     return layer
 
 
-def cycle_limit(layer: E.EngineLayer, geo: E.Geometry) -> int:
-    """A generous bound on the run's cycles (engine + output readout), from the layer size."""
+def timing(layer: E.EngineLayer, geo: E.Geometry) -> tuple[int, int]:
+    """(K-steps, cycles) the engine takes for ``layer``: the issue rules of rtl/engine_ctrl.v
+    (docs/engine.md, "Handshake and timing"), which the tests hold the counters to exactly.
+
+    Tiles run row tile by row tile (ROWS output pixels each), each over the column tiles
+    with their K (``tile_plan``): steps = row tiles x sum of the column tiles' K, one per
+    cycle.  A tile's last K-step waits until the previous tile's last one is GAP =
+    max(ROWS + 1, 3) cycles back (its result must drain first); the first tile's last
+    K-step, unless it is the whole layer, also waits 1 cycle for the next tile-table row,
+    or ROWS cycles for the pixel walker when it ends a row tile.  Then 2 ROWS + 9 cycles
+    of start and drain.
+    """
+    ks = [int(k) for k in E.tile_plan(layer, geo)[:, 4]]
+    tiles = ks * -(-layer.pixels_computed // geo.rows)
     gap = max(geo.rows + 1, 3)
-    row_tiles = -(-layer.pixels_computed // geo.rows)
-    per_row_tile = sum(max(int(k), gap) + 2 for k in E.tile_plan(layer, geo)[:, 4])
-    words = E.memory_words(layer, geo)[E.OUTPUT_NAME]
-    return 2 * (row_tiles * (per_row_tile + geo.rows) + 64) + words + 100
+    if len(tiles) == 1:
+        last = tiles[0] - 1
+    else:
+        last = max(tiles[0] - 1, geo.rows if len(ks) == 1 else 1)
+        last += sum(max(k, gap) for k in tiles[1:])
+    return sum(tiles), last + 2 * geo.rows + 9
+
+
+def cycle_limit(layer: E.EngineLayer, geo: E.Geometry) -> int:
+    """A generous bound on the run (engine + output readout): twice the formula, plus margin."""
+    return 2 * timing(layer, geo)[1] + E.memory_words(layer, geo)[E.OUTPUT_NAME] + 200
 
 
 def computed_mask(layer: E.EngineLayer) -> np.ndarray:
