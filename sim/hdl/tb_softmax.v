@@ -1,4 +1,4 @@
-// Memory-driven wrapper for rtl/softmax.v (see sim/test_vit_layers.py).
+// Memory-driven wrapper for rtl/softmax.v (sim/test_softmax.py, t2c.sim.units.softmax).
 //
 // X_FILE holds NX input codes (IN_BITS bits, rows back to back, plus a guard word);
 // N_FILE and Q_FILE hold each of the NROWS rows' length n (NW bits) and qmax
@@ -29,7 +29,7 @@ module tb_softmax #(
 
   wire        clk, rst_n, gap, finish, done;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [31:0] cyc, cycles;  // cycles (with done): read by the cocotb test (simutil.wait_done)
+  wire [31:0] cyc, cycles;  // cycles (with done): read by the cocotb test (t2c.sim.cocotb_side)
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
