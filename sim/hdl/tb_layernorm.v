@@ -1,4 +1,4 @@
-// Memory-driven wrapper for rtl/layernorm.v (see sim/test_layernorm.py).
+// Memory-driven wrapper for rtl/layernorm.v (sim/test_layernorm.py, t2c.sim.units.layernorm).
 //
 // X_FILE, G_FILE, O_FILE hold NX input codes (IN_BITS bits) and each element's gain
 // (GAIN_BITS) and offset (OFF_BITS), rows back to back, plus a guard word each; D_FILE
@@ -43,7 +43,7 @@ module tb_layernorm #(
   wire        clk, rst_n, gap, finish, done;
   /* verilator lint_off UNUSEDSIGNAL */
   wire [31:0] cyc;     // unused here
-  wire [31:0] cycles;  // with done: read by the cocotb test (simutil.wait_done)
+  wire [31:0] cycles;  // with done: read by the cocotb test (t2c.sim.cocotb_side)
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
