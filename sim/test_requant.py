@@ -316,6 +316,16 @@ def make_vectors(rng, cfg: dict, n_random: int = N_RANDOM, edges: bool = True) -
 
 
 # ------------------------------------------------------------------ reference
+def prod_ties(v: dict, mult_bits: int) -> int:
+    """Elements whose acc * m is an exact rounding tie (an odd multiple of 2^(s-1), s >= 1)."""
+    s = v["s"]
+    ok = (s >= 1) & (s <= arith.MAX_SHIFT)  # acc * m < 2^62: int64 is exact here
+    s1 = np.where(ok, s, 1)
+    prod = v["acc"] * m_eff(v["m"], mult_bits)
+    step = np.int64(1) << s1
+    return int(((prod & (step - 1)) == (step >> 1))[ok].sum())
+
+
 def contract(v: dict) -> np.ndarray:
     """Where the shift is in t2c.arith's contract (1..MAX_SHIFT = 62)."""
     return (v["s"] >= 1) & (v["s"] <= arith.MAX_SHIFT)
@@ -392,13 +402,15 @@ def test_requant(sim, config, request):
                   names=("vector", "lane"),
                   inputs={f: vec[f].reshape(shape) for f in fields_of(vec)})
     shifts = np.unique(vec["s"])
+    n_ties = prod_ties(vec, mb)
     print(f"{name}: {cmp.compared} elements ({vec['n_random']} random, {vec['n_edge']} edge, "
           f"{int((vec['s'] == 0).sum())} at s=0, {int((vec['s'] == MAX_PORT_SHIFT).sum())} at "
-          f"s={MAX_PORT_SHIFT}, {vec['n_add_ties']} exact ties of acc*m + add), "
+          f"s={MAX_PORT_SHIFT}, exact ties: {n_ties} of acc*m, {vec['n_add_ties']} of acc*m + add), "
           f"{cmp.mismatches} mismatches, {run.cycles} cycles for {n // lanes} vectors")
     assert cmp.mismatches == 0, cmp.message(f"requant {config} on {sim}")
     assert cmp.compared == n
     assert vec["n_random"] >= 100_000 and vec["n_edge"] > 0
+    assert n_ties >= 4 * len(tie_shifts(mb)) or cfg.get("ADD_BITS")  # addends move the ties
     assert vec["n_add_ties"] > 0 or not cfg.get("ADD_BITS")
     assert np.array_equal(shifts, PORT_SHIFTS), "every port shift 0..63 exercised"
     assert run.cycles == expected_cycles(cfg, n // lanes), \
