@@ -18,7 +18,7 @@ SIM    ?= icarus
 WAVES  ?= 0
 JOBS   ?= auto
 
-.PHONY: venv test test-python test-sim sim golden bench report clean iverilog
+.PHONY: venv test test-python test-sim lint sim golden bench report clean iverilog
 
 venv: $(VENV)/.installed
 
@@ -34,8 +34,11 @@ iverilog:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq iverilog liblz4-dev >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq iverilog liblz4-dev >/dev/null; fi; }
 
-test: venv iverilog
+test: venv iverilog lint
 	$(PY) -m pytest -n $(JOBS) -q tests $(wildcard sim)
+
+lint: venv
+	$(PY) -m ruff check .
 
 test-python: venv
 	$(PY) -m pytest -n $(JOBS) -q tests

@@ -152,8 +152,10 @@ def cmd_sim(args):
     from .sim.golden_dirs import ensure_golden, open_golden
     from .sim.hdl import user_rtl_dirs
     from .sim.layers import run_layer
-    from .sim.units import SimOptions
+    from .sim.units import SimOptions, load_unit_file
 
+    for path in args.unit or []:
+        load_unit_file(path)
     if args.golden:
         golden = open_golden(args.golden)
     else:
@@ -232,6 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtl-dir", action="append",
                    help="a directory of your own RTL, searched before t2c's (repeatable; "
                         "default $T2C_RTL_DIR)")
+    p.add_argument("--unit", action="append",
+                   help="a Python file registering your own unit(s) for some ops "
+                        "(docs/testbench.md; repeatable)")
     p.set_defaults(fn=cmd_sim)
     p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits)")
     p.add_argument("--model", default="digits-cnn")

@@ -27,7 +27,6 @@ def test_bad_bit_width_is_one_line_error(capsys):
 def test_export_engine_images_are_those_of_the_golden_layer(tmp_path, capsys):
     """`t2c export --engine`: per layer the images rtl/layer_engine.v loads (the same bytes
     the co-simulation writes from the committed golden vectors), and its parameters."""
-    import json
 
     from t2c.export import engine as E
     from t2c.golden import read_golden

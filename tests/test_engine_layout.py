@@ -132,7 +132,8 @@ def test_descriptor_roundtrip_and_fields():
     conv2 = E.descriptor(E.EngineLayer.from_golden(GOLDEN, "conv2"), E.Geometry())
     assert (conv2["stride_h"], conv2["npix"], conv2["in_hw"], conv2["base0"]) == (2, 16, 64, -9)
     assert conv2["stride_h_in_w"] == 16 and conv2["n_ctiles"] == 4
-    assert E.descriptor(E.EngineLayer.from_golden(GOLDEN, "conv4"), E.Geometry())["flags"] == E.FLAG_RESIDUAL | E.FLAG_W_SIGNED
+    flags = E.descriptor(E.EngineLayer.from_golden(GOLDEN, "conv4"), E.Geometry())["flags"]
+    assert flags == E.FLAG_RESIDUAL | E.FLAG_W_SIGNED
     with pytest.raises(ValueError, match="magic"):
         E.decode_descriptor(np.zeros(E.DESC_WORDS, dtype=np.int64))
     with pytest.raises(ValueError, match="unknown descriptor fields"):
@@ -182,7 +183,8 @@ def test_refuses_what_the_engine_cannot_run():
         layer.check(E.Geometry(abits=4))
     with pytest.raises(ValueError, match="WBITS=4"):
         layer.check(E.Geometry(wbits=4))
-    with pytest.raises(ValueError, match="'avgpool' is 'avgpool'; the layer engine runs conv, linear and matmul layers: conv1"):
+    with pytest.raises(ValueError, match="'avgpool' is 'avgpool'; the layer engine runs conv, linear and matmul "
+                                         "layers: conv1"):
         E.EngineLayer.from_golden(GOLDEN, "avgpool")
 
 

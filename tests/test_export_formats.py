@@ -494,7 +494,8 @@ def test_mif_signed_decimal_and_binary():
 
 
 def test_coe_general_grammar():
-    text = b"; a comment line\nMEMORY_INITIALIZATION_RADIX = 2 ; why\nmemory_initialization_vector =\n1111, 0101 0011,\n0;\n"
+    text = (b"; a comment line\nMEMORY_INITIALIZATION_RADIX = 2 ; why\n"
+            b"memory_initialization_vector =\n1111, 0101 0011,\n0;\n")
     assert decode_words(text, "coe", 4)[0][:, 0].tolist() == [15, 5, 3, 0]
     text = b"memory_initialization_radix=10;\nmemory_initialization_vector=1,4,8,99;"
     assert decode_words(text, "coe", 8)[0][:, 0].tolist() == [1, 4, 8, 99]

@@ -1,7 +1,6 @@
 """`t2c export`: every parameter of every layer comes back from every format unchanged."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """The integer reference equals an independent per-layer integer computation."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from independent import assert_graph_matches, check_layer

@@ -23,7 +23,6 @@ fx node, the op and the model source line.
 from __future__ import annotations
 
 import inspect
-import math
 import operator
 import re
 from dataclasses import dataclass, field
@@ -238,7 +237,8 @@ def _classify(gm: fx.GraphModule, node: fx.Node):
             if dims != (2, 3):
                 raise _unsupported(node, f"mean over dims {dims} (only over H, W)")
             return "mean_hw", {"keepdim": bool(keep)}
-        if t in ("size", getattr, operator.eq, torch._assert) or getattr(t, "__name__", "") in ("_assert", "_assert_is_none"):
+        if (t in ("size", getattr, operator.eq, torch._assert)
+                or getattr(t, "__name__", "") in ("_assert", "_assert_is_none")):
             return "meta", {}
         if t in (F.dropout, "contiguous", "clone"):
             return "alias", {}

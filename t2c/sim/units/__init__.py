@@ -159,6 +159,24 @@ def unit_for(op: str) -> Unit | None:
 
 
 def register(unit: Unit) -> Unit:
-    """Add (or replace) a unit: your own unit for an op, e.g. from a plugin module."""
-    units()[unit.name] = unit
+    """Add (or replace) a unit; it takes precedence for its ops over the ones registered
+    before it (your own unit for an op, from a unit file: :func:`load_unit_file`)."""
+    rest = {k: v for k, v in units().items() if k != unit.name}
+    UNITS.clear()
+    UNITS.update({unit.name: unit, **rest})
     return unit
+
+
+def load_unit_file(path: str | Path) -> None:
+    """Run a Python file that registers units (``t2c sim --unit FILE``)."""
+    import importlib.util
+
+    path = Path(path).resolve()
+    if not path.is_file():
+        raise FileNotFoundError(f"unit file {path} not found")
+    spec = importlib.util.spec_from_file_location(f"t2c_user_unit_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    before = list(units().items())
+    spec.loader.exec_module(module)
+    if list(units().items()) == before:
+        raise ValueError(f"unit file {path} registered no unit (call t2c.sim.units.register(...))")
