@@ -21,13 +21,10 @@ use -O0 to build faster).  Prints numbers, asserts nothing.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
-
-import layer_util as lu  # noqa: E402
-import simutil as su  # noqa: E402
+from t2c.sim import toolchain
+from t2c.sim.golden_dirs import ensure_golden, open_golden
+from t2c.sim.layers import run_layer
+from t2c.sim.units import SimOptions
 
 RESNET = ("resnet18", "layer1.0.conv1")
 VIT_MATMULS = [("digits-vit", "blocks.0.attn.qk"), ("digits-vit", "blocks.0.attn.av")]
@@ -35,21 +32,21 @@ ICARUS_PIXELS = 64  # 8 row tiles: ~40k cycles (Icarus simulates ~2k engine cycl
 
 
 def main() -> None:
-    sims = su.available_simulators()
-    for s in su.SIMULATORS:
+    sims = toolchain.available_simulators()
+    for s in toolchain.SIMULATORS:
         if s not in sims:
-            print(f"# {s}: skipped ({su.simulator_missing(s)})")
-    model = lu.DEFAULT_MODEL
-    for m, _ in VIT_MATMULS:
-        lu.ensure_golden(m)
-    cases = [(model, n) for n in lu.engine_layers(lu.ensure_golden(model))] + VIT_MATMULS + [RESNET]
+            print(f"# {s}: skipped ({toolchain.simulator_missing(s)})")
+    goldens = {m: open_golden(ensure_golden(m)) for m in ("digits-cnn", "digits-vit", "resnet18")}
+    cnn = goldens["digits-cnn"]
+    cases = [("digits-cnn", e["name"]) for e in cnn.manifest["layers"] if e["op"] in ("conv", "linear")]
+    cases += VIT_MATMULS + [RESNET]
     results = {}
     for m, layer in cases:
         for sim in sims:
             pixels = ICARUS_PIXELS if (sim == "icarus" and (m, layer) == RESNET) else None
             try:
-                results[(m, layer, sim)] = lu.run(m, layer, sim, test_id="bench", pix_end=pixels,
-                                                  fast_build=False, waves=False)
+                results[(m, layer, sim)] = run_layer(goldens[m], layer, SimOptions(
+                    sim=sim, pix_end=pixels, fast_build=False, tag="bench"))
             except Exception as exc:  # a benchmark reports, it does not stop
                 print(f"# {m} {layer} on {sim}: failed: {exc}")
 
@@ -65,16 +62,17 @@ def main() -> None:
         if ref is None:
             continue
         ok = "yes" if all(r is None or r.passed for r in runs) else "NO"
-        line = f"{m:10s} {layer:17s} {ref.macs:>11,d} {ref.cycles:>10,d} {ref.utilization:>6.1%} {ok:>4s}"
+        macs = ref.stats["macs"]
+        line = f"{m:10s} {layer:17s} {macs:>11,d} {ref.cycles:>10,d} {ref.utilization:>6.1%} {ok:>4s}"
         per_mac = []
         for sim, r in zip(sims, runs):
             if r is None:
                 line += f" {'-':>13s} {'-':>9s}"
                 per_mac.append(None)
                 continue
-            ns = 1e9 * r.sim_s / r.macs
+            ns = 1e9 * r.sim_s / r.stats["macs"]
             per_mac.append(ns)
-            part = "*" if r.macs != ref.macs else " "
+            part = "*" if r.stats["macs"] != macs else " "
             line += f" {r.sim_s:>12.3f}{part} {ns:>9.1f}"
         if len(sims) == 2 and None not in per_mac:
             line += f" {per_mac[0] / per_mac[1]:>16.1f}x"

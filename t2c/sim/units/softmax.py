@@ -43,8 +43,10 @@ def job(build_dir: Path, options: SimOptions, params: dict, *, x, lens, qmax, ta
         raise ValueError("row lengths do not add up to the inputs")
     if lens.min() < 1 or lens.max() > max_n:
         raise ValueError(f"row lengths must be 1..{max_n}")
-    if table.size != 1 << in_bits or table[0] != 1 << arith.SOFTMAX_EXP_FRAC:
-        raise ValueError("the exp table needs 2^in_bits entries with EXP[0] = 2^15")
+    one = 1 << arith.SOFTMAX_EXP_FRAC
+    if table.size != 1 << in_bits or table[0] != one or table.min() < 0 or table.max() > one:
+        raise ValueError("the exp table needs 2^in_bits entries in 0..2^15 with EXP[0] = 2^15 "
+                         "(the unit's sum width assumes it)")
     d = Path(build_dir)
     images = [write_image(d / "exp.hex", table, EXP_BITS, parameter="EXP_FILE", memory="u_dut.u_exp.mem",
                           guard=False),
