@@ -48,6 +48,7 @@ from t2c.sim import toolchain
 from t2c.sim.build import Dump, SimJob, build_dir_for, exclusive, run_job, test_seed
 from t2c.sim.compare import compare
 from t2c.sim.images import read_values, write_image
+from t2c.sim.harness import issue_cycles
 
 DUT, TOP = "requant", "tb_requant"
 FIELDS = ("acc", "m", "s", "zp", "qmin", "qmax")
@@ -85,23 +86,6 @@ def widths(cfg: dict) -> dict:
     """Bits of each operand image."""
     return dict(acc=ACCW, m=cfg["MULT_BITS"], s=SHIFT_BITS, zp=cfg["OUTW"], qmin=cfg["OUTW"],
                 qmax=cfg["OUTW"], add=cfg.get("ADD_BITS", 0))
-
-
-# ------------------------------------------------------------------ the bubble pattern
-def issue_cycles(n: int, gaps: int, gap_seed: int = 1) -> np.ndarray:
-    """The cycles (0 = the first after reset release) in which tb_feed issues its ``n``
-    vectors: every cycle, or, with GAPS, every cycle in which sim/hdl/tb_harness.v's
-    16-bit LFSR (x^16 + x^14 + x^13 + x^11 + 1, seeded (GAP_SEED % 65535) + 1) does not
-    have its two low bits 00."""
-    if not gaps:
-        return np.arange(n)
-    lfsr, c, out = (gap_seed % 65535) + 1, 0, []
-    while len(out) < n:
-        if lfsr & 3:
-            out.append(c)
-        fb = ((lfsr >> 15) ^ (lfsr >> 13) ^ (lfsr >> 12) ^ (lfsr >> 10)) & 1
-        lfsr, c = ((lfsr << 1) & 0xFFFF) | fb, c + 1
-    return np.array(out)
 
 
 def expected_cycles(cfg: dict, nvec: int) -> int:

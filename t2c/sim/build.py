@@ -97,12 +97,14 @@ def param_hash(key: dict) -> str:
 
 
 def build_dir_for(unit: str, sim: str, tag: str, parameters: dict, rtl_dirs=None,
-                  waves: bool = False, root: Path | None = None) -> Path:
+                  waves: bool = False, root: Path | None = None, fast_build: bool = True) -> Path:
     """``<root>/<unit>/<sim>/<tag>-<hash>``, created, absolute; the hash covers what a build
     depends on besides the sources: the HDL parameters, the user's RTL directories
-    (``rtl_dirs``, default ``$T2C_RTL_DIR``) and the waves switch."""
+    (``rtl_dirs``, default ``$T2C_RTL_DIR``), the waves switch and the Verilator
+    optimisation (``fast_build``)."""
     dirs = [str(d) for d in hdl.user_rtl_dirs(rtl_dirs)]
-    key = {**parameters, **({"rtl_dirs": dirs} if dirs else {}), **({"waves": 1} if waves else {})}
+    key = {**parameters, **({"rtl_dirs": dirs} if dirs else {}), **({"waves": 1} if waves else {}),
+           **({} if fast_build else {"optimised": 1})}
     root = root or toolchain.build_root()
     d = Path(root) / _safe(unit) / sim / f"{_safe(tag)}-{param_hash(key)}"
     d.mkdir(parents=True, exist_ok=True)

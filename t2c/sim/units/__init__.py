@@ -107,7 +107,8 @@ class Workspace:
         from ..build import exclusive
 
         o = self.options
-        d = build_dir_for(self.unit, o.sim, self.tag, parameters, o.rtl_dirs, o.waves, o.build_root)
+        d = build_dir_for(self.unit, o.sim, self.tag, parameters, o.rtl_dirs, o.waves, o.build_root,
+                          o.fast_build)
         self._stack.enter_context(exclusive(d))
         return d
 
