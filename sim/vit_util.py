@@ -30,7 +30,7 @@ import numpy as np
 import simutil as su
 
 TEST_MODULE = "test_vit_layers"
-SOFTMAX_RTL = ("softmax", "lut", "row_buffer")
+SOFTMAX_RTL = ("softmax", "lut", "row_buffer", "row_counter", "divider")
 LUT_RTL = ("lut_layer", "lut")
 EXP_BITS = 16           # exp table entries: unsigned Q0.15, EXP[0] = 2^15
 DEFAULT_MAX_N = 256     # softmax row buffer (rows up to 256 elements)
