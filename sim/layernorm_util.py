@@ -22,7 +22,7 @@ import simutil as su
 import vit_util as vu
 
 TEST_MODULE = "test_layernorm"
-RTL = ("layernorm", "row_buffer")
+RTL = ("layernorm", "row_buffer", "row_counter", "divider")
 R_NAME = "r.hex"
 DEFAULTS = dict(max_n=256, gain_bits=16, off_bits=32, max_shift=30, eps_bits=32)
 EXTRA_CYCLES_PER_ROW = 40   # a row takes n (OUT_BITS + 3) + RW + 4 cycles (docs/vit_rtl.md)
