@@ -151,19 +151,20 @@ module layernorm #(
   /* verilator lint_on UNUSEDSIGNAL */
   wire [NW-1:0] row_n;
   wire          accept, row_first, row_loaded, row_rd, row_res_last;
-  wire          div_busy, div_done, div_start;
-  assign div_start = (state_q == S_DIV) && !div_busy;
-  wire   sqrt_done = (state_q == S_SQRT) && (sqrt_step_q == sqrt_last_step);
-  wire   reading   = (state_q == S_SQ) || (state_q == S_PRE0) || div_start;
-  wire   row_clear = sqrt_done || (div_done && row_res_last);
+  wire          div_busy, div_done;
+  wire          loading   = (state_q == S_LOAD);
+  wire          div_start = (state_q == S_DIV) && !div_busy;   // one per element
+  wire          sqrt_done = (state_q == S_SQRT) && (sqrt_step_q == sqrt_last_step);
+  wire          reading   = (state_q == S_SQ) || (state_q == S_PRE0) || div_start;
+  wire          row_clear = sqrt_done || (div_done && row_res_last);
+  assign ready_o = loading;
   row_counter #(.MAX_N(MAX_N)) u_row (
-    .clk_i(clk_i), .rst_ni(rst_ni), .load_i(state_q == S_LOAD), .valid_i(valid_i),
+    .clk_i(clk_i), .rst_ni(rst_ni), .load_i(loading), .valid_i(valid_i),
     .n_i(n_i), .accept_o(accept), .first_o(row_first), .last_o(row_loaded), .n_o(row_n),
     .idx_o(row_idx), .rd_i(reading), .clear_i(row_clear), .rd_o(row_rd),
     .rd_last_o(row_rd_last), .res_i(sq_valid_q || div_done), .res_last_o(row_res_last),
     .res_idx_o(row_res_idx)
   );
-  assign ready_o = (state_q == S_LOAD);
 
   reg [IN_BITS-1:0] u_in;   // x in offset binary
   always @(*) begin

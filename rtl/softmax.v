@@ -88,16 +88,17 @@ module softmax #(
   wire          accept, row_first, row_loaded, row_rd, row_rd_last, row_res_last;
   wire          e_valid;
   wire [EW-1:0] e_val;
-  wire          reading = (state_q == S_EXP) || (state_q == S_OUT);
+  wire          loading   = (state_q == S_LOAD);
+  wire          reading   = (state_q == S_EXP) || (state_q == S_OUT);
   wire          row_clear = (state_q == S_MUL) || ((state_q == S_OUT) && row_rd_last);
+  assign ready_o = loading;
   row_counter #(.MAX_N(MAX_N)) u_row (
-    .clk_i(clk_i), .rst_ni(rst_ni), .load_i(state_q == S_LOAD), .valid_i(valid_i),
+    .clk_i(clk_i), .rst_ni(rst_ni), .load_i(loading), .valid_i(valid_i),
     .n_i(n_i), .accept_o(accept), .first_o(row_first), .last_o(row_loaded), .n_o(row_n),
     .idx_o(row_idx), .rd_i(reading), .clear_i(row_clear), .rd_o(row_rd),
     .rd_last_o(row_rd_last), .res_i(e_valid), .res_last_o(row_res_last),
     .res_idx_o(row_res_idx)
   );
-  assign ready_o = (state_q == S_LOAD);
 
   reg [IN_BITS-1:0] u_in;   // x in offset binary
   always @(*) begin

@@ -27,6 +27,12 @@ CORNERS = {
                   dict(MAX_N=192, IN_BITS=4, MAX_SHIFT=31, OFF_BITS=48, EPS_BITS=60)],
     "tb_layernorm": [dict(MAX_N=17, IN_SIGNED=0, MAX_SHIFT=7, EPS_BITS=40)],
     "tb_requant": [dict(ADD_BITS=41), dict(LANES=1, MULT_BITS=16, OUTW=9, ADD_BITS=48)],
+    "divider": [dict(DIVISOR_BITS=1, QUOTIENT_BITS=1), dict(DIVISOR_BITS=1, QUOTIENT_BITS=2),
+                dict(DIVISOR_BITS=25, QUOTIENT_BITS=26), dict(DIVISOR_BITS=21, QUOTIENT_BITS=8),
+                dict(DIVISOR_BITS=33, QUOTIENT_BITS=40)],
+    "tb_divider": [dict(DIVISOR_BITS=1, QUOTIENT_BITS=1, GAPS=1),
+                   dict(DIVISOR_BITS=33, QUOTIENT_BITS=40, NDIV=3)],
+    "row_counter": [dict(MAX_N=1), dict(MAX_N=2), dict(MAX_N=17)],
     "tb_image": [dict(WIDTH=1, LANES=3, WORDS=6)],
     "tb_dump": [dict(WIDTH=1, LANES=3, NVEC=2)],
 }
