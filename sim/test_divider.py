@@ -17,8 +17,9 @@ in 0 .. v * 2^Q - 1 (the quotient fits Q bits):
   v - 1; with v = 2^V - 1 the largest legal dividend of the port);
 - random: uniform pairs; log-uniform divisor and quotient with a uniform remainder;
   exact divisions and remainder v - 1 with log-uniform divisor and quotient;
-- softmax's own operands (config softmax_recip): 2^41 + total by 2 total for
-  total = 2^15 .. 2^23 (the ends, their neighbours, random);
+- softmax's own operands (in the configurations at least as wide: softmax_recip,
+  wide_v33_q40): 2^41 + total by 2 total for total = 2^15 .. 2^23 (the ends, their
+  neighbours, random);
 - small configurations: every legal pair (twice, in random order) instead.
 
 Every division is checked with ``==``: quotient and remainder in the done cycle, the same
