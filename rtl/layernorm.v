@@ -20,8 +20,9 @@
 //                      store them (x in offset binary), S = sum
 //   SQ    n + 1        read x back, d = n*u - S, ssq += d*d
 //   SQRT  1 + RW       digit-by-digit restoring square root of ssq + eps, one bit per cycle
-//   OUT   2 + n*(OUT_BITS+1)  per element: load the divider (1), OUT_BITS restoring
-//                      steps; the next element is read and its products formed meanwhile
+//   OUT   2 + n*(OUT_BITS+1)  per element: start rtl/divider.v (1 cycle: t, r and the
+//                      class of t), OUT_BITS restoring steps, the quotient taken in the
+//                      last; the next element is read and its products formed meanwhile
 // so a row takes n*(OUT_BITS+3) + RW + 4 cycles (n = 48, defaults: 553).  y_o is valid
 // the cycle after an element's last divider step; the next row's LOAD starts in that
 // same cycle (docs/vit_rtl.md, "layernorm": timing).
@@ -41,7 +42,7 @@
 // gain_i and offset_i are signed GAIN_BITS / OFF_BITS, shift_i (G) 0 .. MAX_SHIFT (>= 1),
 // eps_i unsigned EPS_BITS; zy_i, qmin_i, qmax_i are signed OUT_BITS + 1 (they hold
 // every int and uint OUT_BITS code) with qmin <= qmax and qmax - qmin < 2^OUT_BITS.
-// sim/layernorm_util.py (check_fits) refuses a layer that does not fit these widths.
+// t2c/sim/units/layernorm.py (check_fits) refuses a layer that does not fit these widths.
 //
 // Interface: x_i, gain_i, offset_i form one element (transferred when valid_i && ready_o);
 // the caller streams each element's per-channel gain and offset with it (channel c =
@@ -50,6 +51,8 @@
 // qmax_i are sampled with a row's first element; n must be 1 .. MAX_N.  No back-pressure
 // on the output: y_o is valid for one cycle with valid_o, last_o marks a row's last
 // element, and r_o holds the row's root r while its outputs come out (for tests).
+// Submodules: rtl/row_buffer.v (the row), rtl/row_counter.v (row length, buffer
+// addresses), rtl/divider.v (DIVISOR_BITS = RW, QUOTIENT_BITS = OUT_BITS).
 module layernorm #(
   parameter integer IN_BITS    = 8,
   parameter integer IN_SIGNED  = 1,
@@ -105,59 +108,78 @@ module layernorm #(
   localparam integer NC    = ((NA > NBW) ? NA : NBW) + 1;
   localparam integer NUMW  = ((NC > RW + W + 1) ? NC : RW + W + 1);  // also holds r << W
   localparam integer FLIP_I = (IN_SIGNED != 0) ? (1 << (IN_BITS - 1)) : 0;
-  localparam integer CW    = $clog2(RW + W + 1);                  // step counters
+  localparam integer KW    = (RW > 1) ? $clog2(RW) : 1;           // square-root steps
+  localparam integer RWL   = RW - 1;
 
-  localparam [2:0] S_LOAD = 3'd0, S_SQ = 3'd1, S_SINIT = 3'd2, S_SQRT = 3'd3,
+  localparam [2:0] S_LOAD = 3'd0, S_SQ = 3'd1, S_SQRT_START = 3'd2, S_SQRT = 3'd3,
                    S_PRE0 = 3'd4, S_PRE1 = 3'd5, S_DIV = 3'd6;
+  localparam [1:0] T_DIVIDE = 2'd0, T_NEG = 2'd1, T_BIG = 2'd2;   // class of t
 
   wire [IN_BITS-1:0] flip = FLIP_I[IN_BITS-1:0];
-  localparam integer RWL = RW - 1;
-  localparam integer WL  = W;
-  wire [CW-1:0] rw_last = RWL[CW-1:0];
-  wire [CW-1:0] w_last  = WL[CW-1:0];
+  wire [KW-1:0]      sqrt_last_step = RWL[KW-1:0];
 
   // ---------------------------------------------------------------- state
-  reg [2:0]                st_q;
-  reg [NW-1:0]             n_q;
-  reg [EPS_BITS-1:0]       eps_q;
-  reg [SHW-1:0]            gs_q;       // G of the row
-  reg signed [OUT_BITS:0]  zy_q, qmin_q, qmax_q;
-  reg [NW-1:0]             rc_q;       // load / read counter
-  reg [NW-1:0]             wc_q;       // element in the divider
-  reg [SW-1:0]             sum_q;      // S = sum u
-  reg [SSW-1:0]            ssq_q;      // sum d * d
-  reg [RADP-1:0]           rad_q;      // radicand bits still to shift in (top first)
-  reg [RW-1:0]             srem_q;     // square-root remainder (< 2^RW before each step)
-  reg [RW-1:0]             root_q;     // square root so far
-  reg [RW-1:0]             r_q;        // max(isqrt(.), 1) of the row being output
-  reg [CW-1:0]             k_q;        // step counter (SQRT, DIV)
-  reg                      sv_q;       // SQ: ur_q holds an element
+  reg [2:0]                state_q, state_d;
+  reg [EPS_BITS-1:0]       eps_q, eps_d;
+  reg [SHW-1:0]            shift_q, shift_d;   // G of the row
+  reg signed [OUT_BITS:0]  zy_q, zy_d;
+  reg signed [OUT_BITS:0]  qmin_q, qmin_d;
+  reg signed [OUT_BITS:0]  qmax_q, qmax_d;
+  reg [SW-1:0]             sum_q, sum_d;       // S = sum u
+  reg [SSW-1:0]            ssq_q, ssq_d;       // sum d * d
+  reg                      sq_valid_q, sq_valid_d;  // SQ: ur holds an element
+  reg [RADP-1:0]           rad_q, rad_d;       // radicand bits still to shift in (top first)
+  reg [RW-1:0]             srem_q, srem_d;     // square-root remainder (< 2^RW before each step)
+  reg [RW-1:0]             root_q, root_d;     // square root so far
+  reg [KW-1:0]             sqrt_step_q, sqrt_step_d;
+  reg [RW-1:0]             r_q, r_d;           // max(isqrt(.), 1) of the row being output
+  reg signed [P1W-1:0]     p1_q, p1_d;         // d * g of the next element to divide
+  reg signed [P2W-1:0]     p2_q, p2_d;         // o' * r of it
+  reg [1:0]                tclass_q, tclass_d; // class of the t being divided
+  reg                      valid_q, valid_d;
+  reg                      last_q, last_d;
+  reg [OUT_BITS-1:0]       y_q, y_d;
 
-  // ---------------------------------------------------------------- combinational
-  reg                first_in, last_in, rd_go;
-  reg [IN_BITS-1:0]  u_in;
-  reg [NW-1:0]       n_cur;
+  // ---------------------------------------------------------------- row counters
+  // rtl/row_counter.v: LOAD takes the row, SQ reads it, PRE0 and each division start read
+  // the next element (the index is cleared after SQRT and at the row's end); the
+  // results of SQ (d*d) and of DIV (y) count the elements done.
+  /* verilator lint_off UNUSEDSIGNAL */
+  wire [NW-1:0] row_idx;       // buffer address: the low NB bits
+  wire [NW-1:0] row_res_idx;   // only the ends of the passes matter:
+  wire          row_rd_last;   // row_res_last
+  /* verilator lint_on UNUSEDSIGNAL */
+  wire [NW-1:0] row_n;
+  wire          accept, row_first, row_loaded, row_rd, row_res_last;
+  wire          div_busy, div_done;
+  wire          loading   = (state_q == S_LOAD);
+  wire          div_start = (state_q == S_DIV) && !div_busy;   // one per element
+  wire          sqrt_done = (state_q == S_SQRT) && (sqrt_step_q == sqrt_last_step);
+  wire          reading   = (state_q == S_SQ) || (state_q == S_PRE0) || div_start;
+  wire          row_clear = sqrt_done || (div_done && row_res_last);
+  assign ready_o = loading;
+  row_counter #(.MAX_N(MAX_N)) u_row (
+    .clk_i(clk_i), .rst_ni(rst_ni), .load_i(loading), .valid_i(valid_i),
+    .n_i(n_i), .accept_o(accept), .first_o(row_first), .last_o(row_loaded), .n_o(row_n),
+    .idx_o(row_idx), .rd_i(reading), .clear_i(row_clear), .rd_o(row_rd),
+    .rd_last_o(row_rd_last), .res_i(sq_valid_q || div_done), .res_last_o(row_res_last),
+    .res_idx_o(row_res_idx)
+  );
+
+  reg [IN_BITS-1:0] u_in;   // x in offset binary
   always @(*) begin
-    u_in     = x_i ^ flip;
-    first_in = (rc_q == {NW{1'b0}});
-    n_cur    = first_in ? n_i : n_q;
-    last_in  = (rc_q + 1'b1 == n_cur);
-    rd_go    = (((st_q == S_SQ) || (st_q == S_PRE0)) && (rc_q != n_q))
-            || ((st_q == S_DIV) && (k_q == {CW{1'b0}}) && (rc_q != n_q));
+    u_in = x_i ^ flip;
   end
-
-  assign ready_o = (st_q == S_LOAD);
-  wire accept = valid_i && (st_q == S_LOAD);
 
   // ---------------------------------------------------------------- row buffer
   // x, gain, offset written in LOAD; read (registered) in SQ and OUT (rtl/row_buffer.v)
-  wire [IN_BITS-1:0]          ur_q;
-  wire signed [GAIN_BITS-1:0] gr_q;
-  wire signed [OFF_BITS-1:0]  or_q;
+  wire [IN_BITS-1:0]          ur;
+  wire signed [GAIN_BITS-1:0] gr;
+  wire signed [OFF_BITS-1:0]  offr;
   row_buffer #(.WIDTH(IN_BITS + GAIN_BITS + OFF_BITS), .AW(NB)) u_buf (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(accept), .wa_i(rc_q[NB-1:0]),
-    .wd_i({u_in, gain_i, offset_i}), .re_i(rd_go), .ra_i(rc_q[NB-1:0]),
-    .rd_o({ur_q, gr_q, or_q})
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(accept), .wa_i(row_idx[NB-1:0]),
+    .wd_i({u_in, gain_i, offset_i}), .re_i(row_rd), .ra_i(row_idx[NB-1:0]),
+    .rd_o({ur, gr, offr})
   );
 
   // d = n * u - S  (|d| < 2^(B+NB): the low DW bits of the SW+1-bit difference)
@@ -169,7 +191,7 @@ module layernorm #(
   reg [SQW-1:0]       dsq;
   reg [DW-2:0]        dabs;
   always @(*) begin
-    nu    = {{(SW+1-NW){1'b0}}, n_q} * {{(SW+1-IN_BITS){1'b0}}, ur_q};
+    nu    = {{(SW+1-NW){1'b0}}, row_n} * {{(SW+1-IN_BITS){1'b0}}, ur};
     dfull = nu - {1'b0, sum_q};
     d     = dfull[DW-1:0];
     dabs  = d[DW-1] ? (~d[DW-2:0] + 1'b1) : d[DW-2:0];
@@ -199,13 +221,11 @@ module layernorm #(
   reg signed [P2W-1:0] p2;
   always @(*) begin
     lq     = {qmin_q[OUT_BITS], qmin_q} - {zy_q[OUT_BITS], zy_q};
-    oprime = {{(OPW-OFF_BITS){or_q[OFF_BITS-1]}}, or_q}
-           - ({{(OPW-YW){lq[YW-1]}}, lq} << gs_q);
-    p1     = {{(P1W-DW){d[DW-1]}}, d} * {{(P1W-GAIN_BITS){gr_q[GAIN_BITS-1]}}, gr_q};
+    oprime = {{(OPW-OFF_BITS){offr[OFF_BITS-1]}}, offr}
+           - ({{(OPW-YW){lq[YW-1]}}, lq} << shift_q);
+    p1     = {{(P1W-DW){d[DW-1]}}, d} * {{(P1W-GAIN_BITS){gr[GAIN_BITS-1]}}, gr};
     p2     = {{(P2W-OPW){oprime[OPW-1]}}, oprime} * {{(P2W-RW){1'b0}}, r_q};
   end
-  reg signed [P1W-1:0] p1_q;
-  reg signed [P2W-1:0] p2_q;
 
   // t = (2 (p1 + p2) + (r << G)) >>> (G + 1); classify against 0 and r << W
   /* verilator lint_off UNUSEDSIGNAL */
@@ -215,31 +235,26 @@ module layernorm #(
   reg                   t_neg, t_big;
   always @(*) begin
     tnum   = (({{(NUMW-P1W){p1_q[P1W-1]}}, p1_q} + {{(NUMW-P2W){p2_q[P2W-1]}}, p2_q}) <<< 1)
-           + ({{(NUMW-RW){1'b0}}, r_q} << gs_q);
-    tg     = tnum >>> gs_q;
+           + ({{(NUMW-RW){1'b0}}, r_q} << shift_q);
+    tg     = tnum >>> shift_q;
     t      = tg >>> 1;
     rw_lim = {{(NUMW-RW-W){1'b0}}, r_q, {W{1'b0}}};
     t_neg  = t[NUMW-1];
     t_big  = !t_neg && (t >= $signed(rw_lim));
   end
 
-  // divider: remainder < r, W dividend bits shifted in, one quotient bit per cycle
-  reg [RW-1:0]  drem_q;
-  reg [W-1:0]   dsh_q;     // dividend bits still to shift in
-  reg [W-2:0]   quo_q;     // quotient bits so far (the last comes from dge)
-  reg [1:0]     dcls_q;    // 0 divide, 1 t < 0 (qmin), 2 t >= r << W (qmax)
-  reg [RW:0]    dtrial;
+  // ---------------------------------------------------------------- divider
+  // floor(t / r) in W steps (rtl/divider.v); for t < 0 and t >= r << W (the low RW + W
+  // bits then do not fit its operand range) the quotient is not used.
+  wire [W-1:0]  quotient;
   /* verilator lint_off UNUSEDSIGNAL */
-  reg [RW:0]    ddiff;     // below r when used: the top bit is always 0
+  wire [RW-1:0] div_rem;
   /* verilator lint_on UNUSEDSIGNAL */
-  reg           dge;
-  reg [W-1:0]   qnext;
-  always @(*) begin
-    dtrial = {drem_q, dsh_q[W-1]};
-    dge    = (dtrial >= {1'b0, r_q});
-    ddiff  = dtrial - {1'b0, r_q};
-    qnext  = {quo_q, dge};
-  end
+  divider #(.DIVISOR_BITS(RW), .QUOTIENT_BITS(W)) u_div (
+    .clk_i(clk_i), .rst_ni(rst_ni), .start_i(div_start), .dividend_i(t[RW+W-1:0]),
+    .divisor_i(r_q), .busy_o(div_busy), .done_o(div_done), .quotient_o(quotient),
+    .remainder_o(div_rem)
+  );
 
   // y = qmin + min(q, qmax - qmin), or qmin / qmax for the clipped classes
   reg signed [YW-1:0] span, qy;
@@ -248,167 +263,152 @@ module layernorm #(
   /* verilator lint_on UNUSEDSIGNAL */
   always @(*) begin
     span = {qmax_q[OUT_BITS], qmax_q} - {qmin_q[OUT_BITS], qmin_q};
-    qy   = {2'b00, qnext};
-    if (dcls_q == 2'd1) begin
+    qy   = {2'b00, quotient};
+    if (tclass_q == T_NEG) begin
       ysel = {qmin_q[OUT_BITS], qmin_q};
-    end else if ((dcls_q == 2'd2) || (qy > span)) begin
+    end else if ((tclass_q == T_BIG) || (qy > span)) begin
       ysel = {qmax_q[OUT_BITS], qmax_q};
     end else begin
       ysel = {qmin_q[OUT_BITS], qmin_q} + qy;
     end
   end
 
-  // ---------------------------------------------------------------- control
-  wire sq_done = sv_q && (wc_q + 1'b1 == n_q);
-  wire div_end = (st_q == S_DIV) && (k_q == w_last);
+  // ---------------------------------------------------------------- next state
+  always @(*) begin
+    state_d     = state_q;
+    eps_d       = eps_q;
+    shift_d     = shift_q;
+    zy_d        = zy_q;
+    qmin_d      = qmin_q;
+    qmax_d      = qmax_q;
+    sum_d       = sum_q;
+    ssq_d       = ssq_q;
+    sq_valid_d  = row_rd && (state_q == S_SQ);
+    rad_d       = rad_q;
+    srem_d      = srem_q;
+    root_d      = root_q;
+    sqrt_step_d = sqrt_step_q;
+    r_d         = r_q;
+    p1_d        = p1_q;
+    p2_d        = p2_q;
+    tclass_d    = tclass_q;
+    valid_d     = div_done;
+    last_d      = div_done && row_res_last;
+    y_d         = div_done ? ysel[OUT_BITS-1:0] : y_q;
+    case (state_q)
+      S_LOAD: begin            // take x, g, o; S = sum u; sample the descriptors
+        if (row_first) begin
+          eps_d   = eps_i;
+          shift_d = shift_i;
+          zy_d    = zy_i;
+          qmin_d  = qmin_i;
+          qmax_d  = qmax_i;
+          sum_d   = {{(SW-IN_BITS){1'b0}}, u_in};
+        end else if (accept) begin
+          sum_d   = sum_q + {{(SW-IN_BITS){1'b0}}, u_in};
+        end
+        if (row_loaded) begin
+          ssq_d   = {SSW{1'b0}};
+          state_d = S_SQ;
+        end
+      end
+      S_SQ: begin              // ssq += d * d, one element per cycle
+        if (sq_valid_q) begin
+          ssq_d = ssq_q + {{(SSW-SQW){1'b0}}, dsq};
+        end
+        if (row_res_last) begin
+          state_d = S_SQRT_START;
+        end
+      end
+      S_SQRT_START: begin      // radicand, top bit pair first
+        rad_d       = {{(RADP-SSW){1'b0}}, ssq_q} + {{(RADP-EPS_BITS){1'b0}}, eps_q};
+        srem_d      = {RW{1'b0}};
+        root_d      = {RW{1'b0}};
+        sqrt_step_d = {KW{1'b0}};
+        state_d     = S_SQRT;
+      end
+      S_SQRT: begin            // RW steps, one root bit each
+        srem_d = snext[RW-1:0];
+        root_d = rnext;
+        rad_d  = {rad_q[RADP-3:0], 2'b00};
+        if (sqrt_done) begin
+          r_d     = (rnext == {RW{1'b0}}) ? {{(RW-1){1'b0}}, 1'b1} : rnext;
+          state_d = S_PRE0;
+        end else begin
+          sqrt_step_d = sqrt_step_q + 1'b1;
+        end
+      end
+      S_PRE0: begin            // read element 0
+        state_d = S_PRE1;
+      end
+      S_PRE1: begin            // its products
+        p1_d    = p1;
+        p2_d    = p2;
+        state_d = S_DIV;
+      end
+      default: begin           // S_DIV: start (and read the next element), W steps
+        if (div_start) begin
+          tclass_d = t_neg ? T_NEG : (t_big ? T_BIG : T_DIVIDE);
+        end
+        if (div_done) begin    // y of this element; the next one's products
+          p1_d = p1;
+          p2_d = p2;
+          if (row_res_last) begin
+            state_d = S_LOAD;
+          end
+        end
+      end
+    endcase
+  end
+
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
-      st_q   <= S_LOAD;
-      n_q    <= {NW{1'b0}};
-      eps_q  <= {EPS_BITS{1'b0}};
-      gs_q   <= {SHW{1'b0}};
-      zy_q   <= {(OUT_BITS+1){1'b0}};
-      qmin_q <= {(OUT_BITS+1){1'b0}};
-      qmax_q <= {(OUT_BITS+1){1'b0}};
-      rc_q   <= {NW{1'b0}};
-      wc_q   <= {NW{1'b0}};
-      sum_q  <= {SW{1'b0}};
-      ssq_q  <= {SSW{1'b0}};
-      rad_q  <= {RADP{1'b0}};
-      srem_q <= {RW{1'b0}};
-      root_q <= {RW{1'b0}};
-      r_q    <= {RW{1'b0}};
-      k_q    <= {CW{1'b0}};
-      sv_q   <= 1'b0;
-      p1_q   <= {P1W{1'b0}};
-      p2_q   <= {P2W{1'b0}};
-      drem_q <= {RW{1'b0}};
-      dsh_q  <= {W{1'b0}};
-      quo_q  <= {(W-1){1'b0}};
-      dcls_q <= 2'd0;
+      state_q     <= S_LOAD;
+      eps_q       <= {EPS_BITS{1'b0}};
+      shift_q     <= {SHW{1'b0}};
+      zy_q        <= {(OUT_BITS+1){1'b0}};
+      qmin_q      <= {(OUT_BITS+1){1'b0}};
+      qmax_q      <= {(OUT_BITS+1){1'b0}};
+      sum_q       <= {SW{1'b0}};
+      ssq_q       <= {SSW{1'b0}};
+      sq_valid_q  <= 1'b0;
+      rad_q       <= {RADP{1'b0}};
+      srem_q      <= {RW{1'b0}};
+      root_q      <= {RW{1'b0}};
+      sqrt_step_q <= {KW{1'b0}};
+      r_q         <= {RW{1'b0}};
+      p1_q        <= {P1W{1'b0}};
+      p2_q        <= {P2W{1'b0}};
+      tclass_q    <= T_DIVIDE;
+      valid_q     <= 1'b0;
+      last_q      <= 1'b0;
+      y_q         <= {OUT_BITS{1'b0}};
     end else begin
-      sv_q <= rd_go && (st_q == S_SQ);
-      case (st_q)
-        S_LOAD: begin
-          if (accept) begin
-            if (first_in) begin
-              n_q    <= n_i;
-              eps_q  <= eps_i;
-              gs_q   <= shift_i;
-              zy_q   <= zy_i;
-              qmin_q <= qmin_i;
-              qmax_q <= qmax_i;
-              sum_q  <= {{(SW-IN_BITS){1'b0}}, u_in};
-            end else begin
-              sum_q  <= sum_q + {{(SW-IN_BITS){1'b0}}, u_in};
-            end
-            if (last_in) begin
-              rc_q  <= {NW{1'b0}};
-              wc_q  <= {NW{1'b0}};
-              ssq_q <= {SSW{1'b0}};
-              st_q  <= S_SQ;
-            end else begin
-              rc_q <= rc_q + 1'b1;
-            end
-          end
-        end
-        S_SQ: begin
-          if (rd_go) begin
-            rc_q <= rc_q + 1'b1;
-          end
-          if (sv_q) begin
-            ssq_q <= ssq_q + {{(SSW-SQW){1'b0}}, dsq};
-            wc_q  <= wc_q + 1'b1;
-            if (sq_done) begin
-              st_q <= S_SINIT;
-            end
-          end
-        end
-        S_SINIT: begin         // radicand, top bit pair first
-          rad_q  <= {{(RADP-SSW){1'b0}}, ssq_q} + {{(RADP-EPS_BITS){1'b0}}, eps_q};
-          srem_q <= {RW{1'b0}};
-          root_q <= {RW{1'b0}};
-          wc_q   <= {NW{1'b0}};
-          k_q    <= {CW{1'b0}};
-          st_q   <= S_SQRT;
-        end
-        S_SQRT: begin          // RW steps, one root bit each
-          srem_q <= snext[RW-1:0];
-          root_q <= rnext;
-          rad_q  <= {rad_q[RADP-3:0], 2'b00};
-          if (k_q == rw_last) begin
-            r_q  <= (rnext == {RW{1'b0}}) ? {{(RW-1){1'b0}}, 1'b1} : rnext;
-            rc_q <= {NW{1'b0}};
-            k_q  <= {CW{1'b0}};
-            st_q <= S_PRE0;
-          end else begin
-            k_q <= k_q + 1'b1;
-          end
-        end
-        S_PRE0: begin          // read element 0
-          rc_q <= rc_q + 1'b1;
-          st_q <= S_PRE1;
-        end
-        S_PRE1: begin          // its products
-          p1_q <= p1;
-          p2_q <= p2;
-          k_q  <= {CW{1'b0}};
-          st_q <= S_DIV;
-        end
-        default: begin         // S_DIV: k = 0 load, 1 .. W steps
-          if (k_q == {CW{1'b0}}) begin
-            drem_q <= t[RW+W-1:W];
-            dsh_q  <= t[W-1:0];
-            quo_q  <= {(W-1){1'b0}};
-            dcls_q <= t_neg ? 2'd1 : (t_big ? 2'd2 : 2'd0);
-            if (rd_go) begin
-              rc_q <= rc_q + 1'b1;
-            end
-            k_q <= k_q + 1'b1;
-          end else begin
-            if (k_q == {{(CW-1){1'b0}}, 1'b1}) begin   // the next element's products
-              p1_q <= p1;
-              p2_q <= p2;
-            end
-            drem_q <= dge ? ddiff[RW-1:0] : dtrial[RW-1:0];
-            dsh_q  <= {dsh_q[W-2:0], 1'b0};
-            quo_q  <= qnext[W-2:0];
-            if (k_q == w_last) begin
-              k_q <= {CW{1'b0}};
-              if (wc_q + 1'b1 == n_q) begin
-                rc_q <= {NW{1'b0}};
-                wc_q <= {NW{1'b0}};
-                st_q <= S_LOAD;
-              end else begin
-                wc_q <= wc_q + 1'b1;
-              end
-            end else begin
-              k_q <= k_q + 1'b1;
-            end
-          end
-        end
-      endcase
+      state_q     <= state_d;
+      eps_q       <= eps_d;
+      shift_q     <= shift_d;
+      zy_q        <= zy_d;
+      qmin_q      <= qmin_d;
+      qmax_q      <= qmax_d;
+      sum_q       <= sum_d;
+      ssq_q       <= ssq_d;
+      sq_valid_q  <= sq_valid_d;
+      rad_q       <= rad_d;
+      srem_q      <= srem_d;
+      root_q      <= root_d;
+      sqrt_step_q <= sqrt_step_d;
+      r_q         <= r_d;
+      p1_q        <= p1_d;
+      p2_q        <= p2_d;
+      tclass_q    <= tclass_d;
+      valid_q     <= valid_d;
+      last_q      <= last_d;
+      y_q         <= y_d;
     end
   end
 
-  // ---------------------------------------------------------------- output
-  reg                v_q, l_q;
-  reg [OUT_BITS-1:0] y_q;
-  always @(posedge clk_i or negedge rst_ni) begin
-    if (!rst_ni) begin
-      v_q <= 1'b0;
-      l_q <= 1'b0;
-      y_q <= {OUT_BITS{1'b0}};
-    end else begin
-      v_q <= div_end;
-      l_q <= div_end && (wc_q + 1'b1 == n_q);
-      if (div_end) begin
-        y_q <= ysel[OUT_BITS-1:0];
-      end
-    end
-  end
-  assign valid_o = v_q;
-  assign last_o  = l_q;
+  assign valid_o = valid_q;
+  assign last_o  = last_q;
   assign y_o     = y_q;
   assign r_o     = r_q;
 

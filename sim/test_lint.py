@@ -46,6 +46,12 @@ CORNERS = {
     "tb_layernorm": [dict(MAX_N=17, IN_SIGNED=0, MAX_SHIFT=7, EPS_BITS=40)],
     "tb_requant": [dict(ADD_BITS=41), dict(LANES=1, MULT_BITS=16, OUTW=9, ADD_BITS=48)],
     "tb_layer_engine": ENGINE_GEOMETRIES[:2],
+    "divider": [dict(DIVISOR_BITS=1, QUOTIENT_BITS=1), dict(DIVISOR_BITS=1, QUOTIENT_BITS=2),
+                dict(DIVISOR_BITS=25, QUOTIENT_BITS=26), dict(DIVISOR_BITS=21, QUOTIENT_BITS=8),
+                dict(DIVISOR_BITS=33, QUOTIENT_BITS=40)],
+    "tb_divider": [dict(DIVISOR_BITS=1, QUOTIENT_BITS=1, GAPS=1),
+                   dict(DIVISOR_BITS=33, QUOTIENT_BITS=40, NDIV=3)],
+    "row_counter": [dict(MAX_N=1), dict(MAX_N=2), dict(MAX_N=17)],
     "tb_image": [dict(WIDTH=1, LANES=3, WORDS=6)],
     "tb_dump": [dict(WIDTH=1, LANES=3, NVEC=2)],
 }
