@@ -34,6 +34,16 @@ def test_committed_golden_is_what_t2c_golden_regenerates(regenerated):
         assert (regenerated / rel).read_bytes() == (COMMITTED / rel).read_bytes(), rel
 
 
+def test_committed_vit_golden_is_what_t2c_golden_regenerates(tmp_path):
+    """golden/digits-vit (committed so that co-simulating the ViT needs no torch)."""
+    committed = COMMITTED.parent / "digits-vit"
+    p = prepare("digits-vit")
+    out = write_golden(p.graph, p.x_int, tmp_path / "digits-vit")
+    assert _files(out) == _files(committed)
+    for rel in _files(committed):
+        assert (out / rel).read_bytes() == (committed / rel).read_bytes(), rel
+
+
 def test_golden_tensors_equal_the_reference_run(digits, regenerated):
     g = read_golden(regenerated)
     rec = digits.graph.run(digits.x_int, record=True)
