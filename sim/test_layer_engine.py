@@ -59,6 +59,11 @@ SYNTHETIC = {
                             x=(8, True, -5), y=(8, True, 3), residual=True, geometry=(4, 4)),
     "linear_tokens": dict(kind="linear", cin=20, cout=12, tokens=5, x=(8, False, 0),
                           y=(8, True, -29)),
+    # 16 and 24 columns: output words wider than 64 bits (COLS * OBITS), 3 column tiles of 9
+    "wide_array_16": dict(cin=20, cout=40, hw=(5, 6), kernel=(3, 3), padding=(1, 1),
+                          x=(8, False, 0), y=(8, True, 5), geometry=(4, 16)),
+    "wide_array_24": dict(kind="linear", cin=30, cout=27, tokens=7, x=(8, True, 3),
+                          y=(8, False, 0), geometry=(3, 24)),
     # matmuls of two activations [lead, M, K] x [lead, K, N] (one group per leading index):
     # Q.K^T-like with signed operands, attention.V-like with an unsigned first operand and an
     # unsigned second operand with a large zero point (w - w_zp spans 9 bits)

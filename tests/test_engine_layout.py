@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from t2c.export import engine as E
-from t2c.export import read_memory, tile
+from t2c.export import as_limbs, limbs_to_int, pack, read_memory, tile
 from t2c.golden import read_golden
 
 GOLDEN = read_golden("golden/digits-cnn")
@@ -242,3 +242,25 @@ def test_matmul_operand_range_is_checked():
     signed, *_ = matmul_layer(np.random.default_rng(0), b=(True, 200))
     with pytest.raises(ValueError, match="zero point outside the signed WBITS=8"):
         signed.check(E.Geometry())
+
+
+def test_decode_output_takes_ints_or_limbs(tmp_path):
+    """The output memory as Python ints or as [n, limbs] uint64 (read_dump) decodes alike,
+    also for words wider than 64 bits (COLS * OBITS > 64)."""
+    from t2c.export.formats import read_dump
+
+    layer = E.EngineLayer.from_golden(GOLDEN, "fc")
+    for cols in (8, 16):
+        geo = E.Geometry(cols=cols)
+        y = GOLDEN.tensor("fc", "output")
+        rows = E.output_rows(layer, y, geo)
+        lay = E.layouts(geo, layer)[E.OUTPUT_NAME]
+        ints = [limbs_to_int(w) for w in pack(rows, lay)]
+        assert np.array_equal(E.decode_output(ints, layer, geo), y)
+        limbs = as_limbs(ints, lay.word_bits)
+        assert limbs.shape[1] == -(-cols * 8 // 64)
+        assert np.array_equal(E.decode_output(limbs, layer, geo), y)
+    path = tmp_path / "dump.hex"
+    path.write_text("// 0x0\n" + "\n".join(f"{w:032x}" for w in ints) + "\n")
+    words, valid = read_dump(path, lay.word_bits, len(ints))
+    assert valid.all() and np.array_equal(E.decode_output(words, layer, geo), y)

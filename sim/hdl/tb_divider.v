@@ -2,7 +2,7 @@
 //
 // OPS_FILE holds NDIV operand pairs, one word each: {dividend, divisor} (DIVISOR_BITS +
 // QUOTIENT_BITS and DIVISOR_BITS bits), plus a guard word (one image: a 1-bit divisor
-// image could not be checked by simutil.check_guards).  A pair is issued (tb_feed) in the
+// image could not be checked by its guard word).  A pair is issued (tb_feed) in the
 // divider's done cycle or, after a bubble, when it is idle, so it starts the cycle the
 // divider can take it: back to back, one division every QUOTIENT_BITS + 1 cycles,
 // without bubbles (GAPS = 0).  With GAPS != 0 tb_harness's bubble cycles delay issues
@@ -35,7 +35,7 @@ module tb_divider #(
   wire        clk, rst_n, gap, finish, done;
   wire [31:0] cyc;
   /* verilator lint_off UNUSEDSIGNAL */
-  wire [31:0] cycles;  // cycles (with done): read by the cocotb test (simutil.wait_done)
+  wire [31:0] cycles;  // cycles (with done): read by t2c.sim.cocotb_side
   /* verilator lint_on UNUSEDSIGNAL */
   tb_harness #(.GAPS(GAPS), .GAP_SEED(GAP_SEED)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),

@@ -4,7 +4,7 @@
 // are stored (the wrapper's `finish`, ANDed over its tb_dumps).  In the cycle in
 // which tb_harness sees finish and has not raised done yet (done_i low), the memory
 // is written to FILE (an absolute path) with $writememh, once; the cocotb test reads
-// it back with simutil.read_memh after `done`.
+// it back with t2c.sim.images.read_values after `done`.
 module tb_dump #(
   parameter integer WIDTH = 8,
   parameter integer LANES = 1,

@@ -3,7 +3,7 @@
 //
 // The clock is generated here (not by cocotb): the wrappers run free and the
 // cocotb test awaits `done` once, which is 20-40x faster than a Python
-// callback per cycle (see COCOTB_NOTES.md).  Needs Verilator --timing.
+// callback per cycle (docs/testbench.md).  Needs Verilator --timing.
 //
 //   clk_o    period 2*HALF_PERIOD time units (10 ns with timescale 1ns/1ps)
 //   rst_no   low for the first 3 clock cycles, released on a falling edge
@@ -14,7 +14,7 @@
 //            raises finish_i once every output is stored and $writememh'd) and stays
 //   cycles_o cyc_o of that cycle: the run's length in cycles
 // The wrapper exposes done_o and cycles_o as `done` and `cycles`, which the cocotb
-// side awaits and reads (simutil.wait_done).
+// side awaits and reads (t2c.sim.cocotb_side).
 module tb_harness #(
   parameter integer HALF_PERIOD = 5,
   parameter integer GAPS        = 0,

@@ -1,11 +1,11 @@
 // An input image of the memory-driven wrappers: WORDS words of WIDTH bits loaded
 // with $readmemh from FILE (an absolute path: simulators resolve relative paths from
-// their working directory), plus the guard word simutil.write_memh appends, at index
+// their working directory), plus the guard word t2c.sim.images.write_image appends, at index
 // WORDS.  The cocotb test proves the load by reading that word through `mem`:
-// simutil.check_guards(dut, {"<instance>.mem": WORDS}) (a missing or short file
+// t2c.sim.cocotb_side checks it as "<instance>.mem"[WORDS] (a missing or short file
 // leaves x there on Icarus and 0 on Verilator).  `mem` is marked public_flat_rd so
 // that cocotb still sees it in Verilator models built with --public-depth 1
-// (simutil.VERILATOR_ARGS).
+// (t2c.sim.toolchain.VERILATOR_ARGS).
 //
 // Read port: the LANES words at addr_i*LANES .. addr_i*LANES + LANES-1 (a vector
 // index), word l at rd_o[l*WIDTH +: WIDTH]; combinational (the wrapper registers it,

@@ -1,4 +1,4 @@
-// Memory-driven wrapper for rtl/layer_engine.v (see sim/test_layer.py).
+// Memory-driven wrapper for rtl/layer_engine.v (t2c/sim/units/layer_engine.py).
 //
 // The engine loads its own memories from the *_FILE images (t2c/export/engine.py).
 // After reset this wrapper pulses start_i, waits for done_o, reads the output memory

@@ -629,11 +629,16 @@ def read_images(images: Images) -> dict[str, Any]:
 
 
 def decode_output(words, layer: EngineLayer, geo: Geometry = Geometry()) -> np.ndarray:
-    """The engine's output memory (unsigned words, e.g. from its ``$writememh`` dump) as the
-    output tensor in the golden shape.  Pixels beyond ``pix_end`` come back as 0."""
+    """The engine's output memory as the output tensor in the golden shape: ``words`` are
+    the memory's unsigned words, as Python ints or as ``[n, limbs]`` uint64 (what
+    :func:`t2c.export.read_dump` returns for a ``$writememh`` dump).  Pixels beyond
+    ``pix_end`` come back as 0."""
     lay = layouts(geo, layer)[OUTPUT_NAME]
     n = n_ctiles(layer, geo) * layer.npix
-    limbs = as_limbs(np.asarray(list(words)[:n], dtype=object), lay.word_bits)
+    if isinstance(words, np.ndarray) and words.ndim == 2 and words.dtype == np.uint64:
+        limbs = as_limbs(words[:n], lay.word_bits)
+    else:
+        limbs = as_limbs(np.asarray(list(words)[:n], dtype=object), lay.word_bits)
     if limbs.shape[0] < n:
         raise ValueError(f"output memory holds {limbs.shape[0]} words, the layer needs {n}")
     rows = from_banks([limbs], lay, shape=(n, geo.cols))
