@@ -73,6 +73,26 @@ def _honour_umask(path: Path, mask: int) -> None:
         os.chmod(path, 0o666 & ~mask)
 
 
+# ------------------------------------------------------------------ locks
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created) for the block: one process at a time
+    (pytest-xdist workers, two `t2c sim` runs) writes a shared build or cache directory."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 # ------------------------------------------------------------------ temporaries
 _TMP_RE = re.compile(r"\.(?P<name>.+)\.t2c-(?:tmp|old)-(?P<pid>\d+)-[0-9a-f]+\Z")
 

@@ -2,8 +2,8 @@
 //
 // The engine loads its own memories from the *_FILE images (t2c/export/engine.py).
 // After reset this wrapper pulses start_i, waits for done_o, reads the output memory
-// through the engine's read port into y_mem (one word per cycle), writes it to Y_FILE
-// with $writememh and raises `finish` (the harness then raises `done`).
+// through the engine's read port (one word per cycle) into tb_dump, which writes it to
+// Y_FILE with $writememh and raises `finish` (the harness then raises `done`).
 // eng_cycles / eng_steps / eng_err are the engine's own counters and error flag.
 module tb_layer_engine #(
   parameter integer ROWS       = 8,
@@ -82,46 +82,31 @@ module tb_layer_engine #(
   );
 
   // ---------------------------------------------------------------- read the output memory
-  // Address n is presented in one cycle, sampled by the memory at the next edge and
-  // stored into y_mem at the edge after that (v1/v2 track it).
-  reg [COLS*OBITS-1:0] y_mem [0:OUT_WORDS-1];
-  reg [31:0]           rd_n_q, i1_q, i2_q;
-  reg                  v1_q, v2_q, all_q;
-  wire                 reading = eng_done && !all_q;
+  // Address n is presented in one cycle and sampled by the memory at the next edge; its
+  // word is on rdata one cycle later (v1/v2 track it) and goes to the dump (tb_dump),
+  // whose full_o is the wrapper's finish.
+  reg [31:0] rd_n_q;
+  reg        v1_q, v2_q;
+  wire       reading = eng_done && !finish;
   always @(posedge clk or negedge rst_n) begin
     if (!rst_n) begin
       raddr_q <= {OAW{1'b0}};
       rd_n_q  <= 32'd0;
-      i1_q    <= 32'd0;
-      i2_q    <= 32'd0;
       v1_q    <= 1'b0;
       v2_q    <= 1'b0;
-      all_q   <= 1'b0;
     end else if (reading) begin
       if (rd_n_q < OUT_WORDS) begin
         raddr_q <= rd_n_q[OAW-1:0];
         rd_n_q  <= rd_n_q + 32'd1;
       end
       v1_q <= (rd_n_q < OUT_WORDS);
-      i1_q <= rd_n_q;
       v2_q <= v1_q;
-      i2_q <= i1_q;
-      if (v2_q && i2_q == OUT_WORDS - 1) begin
-        all_q <= 1'b1;
-      end
-    end
-  end
-  always @(posedge clk) begin
-    if (reading && v2_q) begin
-      y_mem[i2_q] <= rdata;
     end
   end
 
-  assign finish = all_q;
-  always @(posedge clk) begin
-    if (finish && !done) begin
-      $writememh(Y_FILE, y_mem);
-    end
-  end
+  tb_dump #(.WIDTH(COLS*OBITS), .NVEC(OUT_WORDS), .FILE(Y_FILE)) u_y (
+    .clk_i(clk), .rst_ni(rst_n), .valid_i(reading && v2_q), .data_i(rdata), .done_i(done),
+    .full_o(finish)
+  );
 
 endmodule

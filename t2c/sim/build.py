@@ -16,7 +16,6 @@ its Verilator model (images are re-read at time 0, so new contents need no rebui
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -26,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..fileio import file_lock
 from . import hdl, toolchain
 from .images import Image
 
@@ -122,18 +122,10 @@ def test_seed(log=print) -> int:
 test_seed.__test__ = False  # not a pytest test despite its name
 
 
-@contextlib.contextmanager
 def exclusive(build_dir: Path):
     """Hold ``build_dir`` while writing its images and running: one run at a time per build
     directory (images, build and dumps share it)."""
-    import fcntl
-
-    with open(build_dir / ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return file_lock(Path(build_dir) / ".lock")
 
 
 def hdl_string(path: Path) -> str:

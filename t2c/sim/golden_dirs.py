@@ -10,9 +10,9 @@
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
+from ..fileio import file_lock
 from ..golden import Golden, GoldenError, read_golden
 from .toolchain import build_root
 
@@ -40,25 +40,12 @@ def golden_dir(model: str) -> Path:
     return build_root() / "golden" / model
 
 
-@contextlib.contextmanager
-def _lock(path: Path):
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def ensure_golden(model: str, log=print) -> Path:
     """The golden directory of built-in ``model``, generated when missing (needs torch)."""
     d = golden_dir(model)
     if (d / "manifest.json").is_file():
         return d
-    with _lock(d.parent / f".{model}.lock"):  # one process (pytest-xdist worker) generates it
+    with file_lock(d.parent / f".{model}.lock"):  # one process (pytest-xdist worker) generates it
         if not (d / "manifest.json").is_file():
             from ..golden import write_golden
             from ..pipeline import prepare

@@ -24,6 +24,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ..fileio import file_lock
+
 SIMULATORS = ("icarus", "verilator")
 _MIN_VERILATOR = (5, 36)  # cocotb 2.x needs Verilator >= 5.036
 
@@ -186,23 +188,13 @@ def _rt_restore(build_dir: Path) -> bool:
 
 @contextlib.contextmanager
 def _rt_lock(build_dir: Path):
-    """An exclusive file lock per runtime cache slot (no-op where fcntl is missing)."""
+    """An exclusive lock per runtime cache slot: one worker compiles it, the others wait."""
     cache = _rt_cache_dir(build_dir)
     if cache is None:
         yield
         return
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    with file_lock(cache.with_name(cache.name + ".lock")):
         yield
-        return
-    with open(cache.with_name(cache.name + ".lock"), "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _rt_store(build_dir: Path) -> None:
