@@ -45,6 +45,7 @@ CYCLES = {
     (VIT, "blocks.0.mlp.act"): 1634, (VIT, "blocks.1.mlp.act"): 1634,
     (VIT, "blocks.0.norm1"): 9403, (VIT, "blocks.0.norm2"): 9403,
     (VIT, "blocks.1.norm1"): 9403, (VIT, "blocks.1.norm2"): 9403, (VIT, "norm"): 9403,
+    (VIT, "add"): 821, (VIT, "cat"): 821,
 }
 
 

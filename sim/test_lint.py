@@ -52,6 +52,9 @@ CORNERS = {
     "tb_divider": [dict(DIVISOR_BITS=1, QUOTIENT_BITS=1, GAPS=1),
                    dict(DIVISOR_BITS=33, QUOTIENT_BITS=40, NDIV=3)],
     "row_counter": [dict(MAX_N=1), dict(MAX_N=2), dict(MAX_N=17)],
+    "eltwise": [dict(LANES=3, IN_BITS=4, OUT_BITS=12, MULT_BITS=16, SHIFT_BITS=5),
+                dict(IN_BITS=2, OUT_BITS=2, MULT_BITS=8, SHIFT_BITS=3)],
+    "tb_eltwise": [dict(LANES=2, IN_BITS=4, OUT_BITS=12, MULT_BITS=16)],
     "tb_image": [dict(WIDTH=1, LANES=3, WORDS=6)],
     "tb_dump": [dict(WIDTH=1, LANES=3, NVEC=2)],
 }

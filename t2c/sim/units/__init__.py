@@ -14,6 +14,7 @@ layer_engine      conv, linear, matmul                 rtl/layer_engine.v (+ mac
 softmax           softmax                              rtl/softmax.v
 lut_layer         lut (GELU, SiLU, sigmoid, ...)       rtl/lut_layer.v
 layernorm         layernorm                            rtl/layernorm.v
+eltwise           add, concat (the rescales), relu     rtl/eltwise.v (+ requant)
 ================  ===================================  ==============================
 
 Ops not in the table are data movement (reshape, permute, flatten, ...), which stays in
@@ -31,7 +32,7 @@ import numpy as np
 from ..build import SimJob, SimRun, build_dir_for
 from ..golden_dirs import Golden
 
-MOVEMENT_OPS = ("move", "flatten", "relu", "const")  # codes copied or clamped: Python
+MOVEMENT_OPS = ("move", "flatten", "const")  # codes copied: Python
 
 
 @dataclass(frozen=True)
@@ -129,12 +130,13 @@ class Unit(Protocol):
 
 
 def _registry() -> dict[str, Unit]:
+    from .eltwise import UNIT as eltwise
     from .layer_engine import UNIT as engine
     from .layernorm import UNIT as layernorm
     from .lut_layer import UNIT as lut_layer
     from .softmax import UNIT as softmax
 
-    return {u.name: u for u in (engine, softmax, lut_layer, layernorm)}
+    return {u.name: u for u in (engine, softmax, lut_layer, layernorm, eltwise)}
 
 
 UNITS: dict[str, Unit] = {}
