@@ -18,7 +18,8 @@ import torch
 
 from t2c.models import get_model
 from t2c.pipeline import prepare
-from t2c.ref import _gemm, Conv2d, Linear
+from t2c.ir import Conv2d, Linear
+from t2c.ref import gemm_plan
 
 
 def main(argv=None):
@@ -43,7 +44,7 @@ def main(argv=None):
                 fn()
                 times[k].append(time.perf_counter() - t)
     best = {k: min(v) for k, v in times.items()}
-    chunks = [len(_gemm(op).chunks(255)) for op in p.graph.ops if isinstance(op, (Conv2d, Linear))]
+    chunks = [len(gemm_plan(op).chunks(255)) for op in p.graph.ops if isinstance(op, (Conv2d, Linear))]
     print(f"model {args.model}, input {tuple(x.shape)}, torch threads {torch.get_num_threads()}, "
           f"best of {args.repeats}")
     for k, v in best.items():

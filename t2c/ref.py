@@ -102,7 +102,7 @@ class ExactGemm:
         return out.reshape(1, 1, *out.shape) if plain else out
 
 
-def _gemm(op) -> ExactGemm:
+def gemm_plan(op) -> ExactGemm:
     """The op's cached ExactGemm (rebuilt if its weight array was replaced)."""
     plan = op.__dict__.get("_gemm")
     if plan is None or plan[0] is not op.weight:
@@ -204,13 +204,13 @@ def apply_requant(rq: Requant, acc, residual=None, channel_axis: int = 1) -> np.
 
 def _conv(op: Conv2d, ins, integer_gemm=False):
     args = (ins[0], op.weight, op.bias, op.x_zero_point, op.stride, op.padding, op.dilation, op.groups)
-    acc = conv_accumulate_int(*args) if integer_gemm else conv_accumulate(*args, _gemm(op))
+    acc = conv_accumulate_int(*args) if integer_gemm else conv_accumulate(*args, gemm_plan(op))
     return acc, apply_requant(op.requant, acc, ins[1] if len(ins) > 1 else None, 1)
 
 
 def _linear(op: Linear, ins, integer_gemm=False):
     args = (ins[0], op.weight, op.bias, op.x_zero_point)
-    acc = linear_accumulate_int(*args) if integer_gemm else linear_accumulate(*args, _gemm(op))
+    acc = linear_accumulate_int(*args) if integer_gemm else linear_accumulate(*args, gemm_plan(op))
     return acc, apply_requant(op.requant, acc, ins[1] if len(ins) > 1 else None, acc.ndim - 1)
 
 
