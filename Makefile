@@ -6,6 +6,8 @@
 #   make venv          the environment with every extra
 #   make golden        regenerate golden/digits-cnn (byte-for-byte deterministic)
 #   make bench         benchmarks (ratios measured side by side)
+#   make mutate        mutation check of rtl/ (tools/mutate.py, docs/mutation.md; not part of
+#                      make test): ARGS="--modules requant --jobs 1 --list ..."
 #
 # cocotb's own makefiles define a `sim` target and read SIM; they are not included here.
 
@@ -18,7 +20,7 @@ SIM    ?= icarus
 WAVES  ?= 0
 JOBS   ?= auto
 
-.PHONY: venv test test-python test-sim lint sim golden bench report clean iverilog
+.PHONY: venv test test-python test-sim lint sim golden bench report clean iverilog mutate
 
 venv: $(VENV)/.installed
 
@@ -55,6 +57,9 @@ sim: venv iverilog
 
 bench: venv iverilog
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+mutate: venv iverilog
+	$(PY) tools/mutate.py $(ARGS)
 
 report: venv
 	$(VENV)/bin/t2c report

@@ -1,0 +1,844 @@
+"""Mutation check of the RTL: which one-token bugs in rtl/*.v does the test suite miss?
+
+For every module of rtl/ (the files present at run time) the generator lists the places
+where one small change gives another valid design, in six classes:
+
+  operator    + <-> -, & <-> |, && <-> ||, ^ -> |, << <-> >>, <<< -> >>>, >>> -> >>
+  comparison  < <-> <=, > <-> >=, == <-> != (a non-blocking assignment is not a comparison)
+  constant    n -> n+1, n -> n-1 (size and base kept), 1'b0 <-> 1'b1
+  index       a bit-select [i] -> [i+1], [i-1]; a part-select [h:l] -> [h+1:l+1], [h-1:l-1]
+              (same width), [b +: w] -> [b+1 +: w], [b-1 +: w]
+  condition   if (c) -> if (!(c)), c ? a : b -> !(c) ? a : b
+  reset       a register's reset value (in the `if (!rst_ni)` branch) inverted
+
+Never mutated: comments, strings, the module header (parameter defaults and port widths:
+the interface the testbenches connect to), declarations (types and widths, except the
+value of a localparam or an initialised wire), replication counts ({N{...}}: widths),
+parameter overrides of instances (#(...): the submodule's interface), loop headers
+(for (...): their bounds are parameters) and event controls (@(...)).  Constants inside
+an index are left to the index class.
+
+A sample is taken per module, deterministic for a seed: every class in turn, each class's
+candidates in a seeded order.  Each mutant is written as <module>.v into a fresh directory,
+compiled with `iverilog -g2005` (the module itself and every rtl/ module that instantiates
+it: a mutant that does not build is discarded and counted), and the module's tests (TESTS
+below) run in a pytest subprocess with T2C_RTL_DIR=<that directory> (library search puts
+the mutant first), on Icarus, `-x`, fastest tests first (durations from a baseline run of
+the unmutated RTL, which must pass).  Exit code 1: killed; 0: survived; the wall-clock
+limit or the testbench's cycle limit ("done did not rise"): timed out (counted as killed,
+listed separately).  Survivors that tools/mutate_equivalent.json lists (module, line text
+and mutated line text, so line numbers may change) are equivalent mutants and do not count;
+docs/mutation.md gives the reason of each.
+
+  make mutate                                    # the default sample, 2 jobs
+  make mutate ARGS="--modules requant,lut --max-per-module 10 --jobs 1"
+  make mutate ARGS="--list --all"                # every candidate, nothing run
+
+Score per module: (killed + timed out) / (generated - not compiling - equivalent).
+The report is printed and written to sim_build/mutate/report.json.
+"""
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import hashlib
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RTL = REPO / "rtl"
+EQUIVALENT_FILE = REPO / "tools" / "mutate_equivalent.json"
+REPORT = REPO / "sim_build" / "mutate" / "report.json"
+CLASSES = ("operator", "comparison", "constant", "index", "condition", "reset")
+
+# module -> (its own test files, units whose golden layers in sim/test_layers.py also run).
+# A module not listed gets sim/test_<module>.py and the layers of a unit named <module>;
+# rtl/pool.v and rtl/eltwise.v are listed so that they are covered once they exist.
+ENGINE = (["sim/test_layer_engine.py"], ["layer_engine"])
+ROWS = (["sim/test_softmax.py", "sim/test_layernorm.py"], ["softmax", "layernorm"])
+TESTS = {
+    "requant": (["sim/test_requant.py"], ["layer_engine"]),
+    "mac_pe": (["sim/test_mac_array.py"], ["layer_engine"]),
+    "mac_array": (["sim/test_mac_array.py"], ["layer_engine"]),
+    "lut": (["sim/test_lut.py", "sim/test_lut_layer.py", "sim/test_softmax.py"], ["lut_layer", "softmax"]),
+    "lut_layer": (["sim/test_lut_layer.py"], ["lut_layer"]),
+    "layer_engine": ENGINE, "engine_ctrl": ENGINE, "engine_mem": ENGINE, "engine_pixwalk": ENGINE,
+    "engine_post": ENGINE,
+    "softmax": (["sim/test_softmax.py"], ["softmax"]),
+    "layernorm": (["sim/test_layernorm.py"], ["layernorm"]),
+    "divider": (["sim/test_divider.py", *ROWS[0]], ROWS[1]),
+    "row_counter": ROWS, "row_buffer": ROWS,
+    "pool": (["sim/test_pool.py"], ["pool"]),
+    "eltwise": (["sim/test_eltwise.py"], ["eltwise"]),
+}
+# tests never run for a mutant: Verilator-only coverage of something Icarus also runs
+EXCLUDED_TESTS = ("resnet18",)
+# extra parameter sets a mutant must also build with (generate branches the defaults and
+# the instantiating modules do not elaborate)
+EXTRA_BUILDS = {"lut": [{"FRAC_BITS": 4}], "requant": [{"ADD_BITS": 41}]}
+
+# ====================================================================== tokens
+TOKEN = re.compile(r"""
+    (?P<ws>\s+)
+  | (?P<comment>//[^\n]*|/\*.*?\*/)
+  | (?P<string>"(?:\\.|[^"\\\n])*")
+  | (?P<directive>`[^\n]*)
+  | (?P<number>(?:\d[\d_]*)?'[sS]?[bBoOdDhH][0-9a-fA-F_xXzZ?]+|\d[\d_]*)
+  | (?P<ident>[A-Za-z_$][\w$]*)
+  | (?P<op>>>>|<<<|===|!==|==|!=|<=|>=|&&|\|\||<<|>>|\*\*|\+:|-:|~&|~\||~\^|\^~|[^\s])
+""", re.S | re.X)
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+KEYWORDS = {"module", "endmodule", "input", "output", "inout", "wire", "reg", "integer", "genvar",
+            "parameter", "localparam", "signed", "assign", "always", "initial", "begin", "end",
+            "if", "else", "case", "endcase", "default", "for", "generate", "endgenerate", "posedge",
+            "negedge", "or", "function", "endfunction", "while"}
+DECLARATIONS = {"input", "output", "inout", "wire", "reg", "integer", "genvar", "parameter", "localparam"}
+RESETS = {("!", "rst_ni"), ("~", "rst_ni")}
+OPERATOR_SWAPS = {"+": ["-"], "-": ["+"], "&": ["|"], "|": ["&"], "&&": ["||"], "||": ["&&"],
+                  "^": ["|"], "<<": [">>"], ">>": ["<<"], "<<<": [">>>"], ">>>": [">>"]}
+COMPARISON_SWAPS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">", "==": "!=", "!=": "=="}
+
+
+@dataclass
+class Tok:
+    kind: str
+    text: str
+    start: int
+    end: int
+    mutable: bool = False   # in an expression that may be mutated
+    assign: bool = False    # an assignment operator (`=`, non-blocking `<=`)
+    in_index: bool = False  # inside [...] of a select
+    in_reset: bool = False  # the value of a reset assignment
+    select: bool = False    # the `[` of a bit- or part-select
+    in_range: bool = False  # a bound of [h:l] or the width of [b +: w]: no operator changes
+
+
+def tokenize(text: str) -> list[Tok]:
+    """Code tokens of Verilog source (whitespace, comments and directives dropped)."""
+    toks = []
+    for m in TOKEN.finditer(text):
+        kind = m.lastgroup
+        if kind not in ("ws", "comment", "directive"):
+            toks.append(Tok(kind, m.group(), m.start(), m.end()))
+    return toks
+
+
+def _matches(toks: list[Tok]) -> dict[int, int]:
+    """Index of the closing bracket of every opening one (and of `end` for `begin`)."""
+    out, stack = {}, []
+    for i, t in enumerate(toks):
+        if t.text in OPENERS or t.text == "begin":
+            stack.append(i)
+        elif t.text in (")", "]", "}", "end") and stack:
+            out[stack.pop()] = i
+    return out
+
+
+# ====================================================================== mutants
+@dataclass
+class Mutant:
+    module: str
+    cls: str
+    start: int          # the replaced span of the file text
+    end: int
+    original: str
+    replacement: str
+    line: int           # 1-based line of the span's start
+    line_text: str      # the span's lines, whitespace collapsed
+    mutated_line: str   # the same lines after the change
+    id: str = ""
+    status: str = ""    # not_compiling | killed | survived | timeout | equivalent | error
+    detail: str = ""    # the failing test, the compiler's message, or the equivalence reason
+    seconds: float = 0.0
+
+    def apply(self, text: str) -> str:
+        return text[:self.start] + self.replacement + text[self.end:]
+
+    def where(self) -> str:
+        return f"rtl/{self.module}.v:{self.line}"
+
+
+def _squash(s: str) -> str:
+    return " ".join(s.split())
+
+
+def _mutant(module: str, text: str, cls: str, start: int, end: int, replacement: str) -> Mutant:
+    lo = text.rfind("\n", 0, start) + 1
+    hi = text.find("\n", end)
+    hi = len(text) if hi < 0 else hi
+    line_text = _squash(text[lo:hi])
+    mutated_line = _squash(text[lo:start] + replacement + text[end:hi])
+    digest = hashlib.sha1(f"{line_text}\0{mutated_line}".encode()).hexdigest()[:8]
+    return Mutant(module, cls, start, end, text[start:end], replacement, text.count("\n", 0, start) + 1,
+                  line_text, mutated_line, id=f"{module}-{digest}")
+
+
+def _classify(toks: list[Tok], match: dict[int, int]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Mark the tokens of the module body that may be mutated (Tok.mutable, .assign,
+    .in_index, .in_reset); return the (open, close) token indices of the if conditions
+    and of the reset branches."""
+    body = next(i for i, t in enumerate(toks) if t.text == "module")
+    depth = 0
+    while not (toks[body].text == ";" and depth == 0):  # the header: name, #(...), (ports)
+        depth += toks[body].text in OPENERS
+        depth -= toks[body].text in (")", "]", "}")
+        body += 1
+    ifs, resets = [], []
+    skip = set()  # token indices never mutated
+    for i, t in enumerate(toks):
+        if t.text == "{" and i + 1 < len(toks):  # {N{...}}: N is a width
+            j, d = i + 1, 0
+            while j < len(toks) and not (d == 0 and toks[j].text in (",", "}", "{")):
+                d += toks[j].text in OPENERS
+                d -= toks[j].text in (")", "]", "}")
+                j += 1
+            if j < len(toks) and toks[j].text == "{":
+                skip.update(range(i + 1, j))
+    i, new_stmt, kind, assigned, init, depth = body + 1, True, "", False, False, 0
+    while i < len(toks):
+        t = toks[i]
+        if t.text == "endmodule":
+            break
+        if new_stmt:
+            nxt = toks[i + 1].text if i + 1 < len(toks) else ""
+            kind = ("decl" if t.text in DECLARATIONS else
+                    "inst" if t.kind == "ident" and t.text not in KEYWORDS and not t.text.startswith("$")
+                    and (nxt == "#" or (toks[i + 1].kind == "ident" and nxt not in KEYWORDS)) else "stmt")
+            assigned = init = False
+            new_stmt = False
+        if t.text in ("begin", "end", "else", "endcase", "generate", "endgenerate", "always", "initial",
+                      "default") and t.kind == "ident":
+            if t.text == "begin" and i + 2 < len(toks) and toks[i + 1].text == ":":
+                i += 2  # a block label
+            new_stmt = t.text != "default"
+            i += 1
+            continue
+        if t.text in ("if", "case", "for", "@") or (t.text == "#" and kind == "inst"):
+            j = i + 1
+            if j < len(toks) and toks[j].text == "(":
+                close = match[j]
+                if t.text in ("for", "@", "#"):
+                    skip.update(range(j, close + 1))
+                else:
+                    for k in range(j + 1, close):  # a condition: every `<=` compares
+                        toks[k].mutable = k not in skip
+                    if t.text == "if":
+                        cond = tuple(x.text for x in toks[j + 1:close])
+                        if cond in RESETS:
+                            resets.append(_branch(toks, match, close + 1))
+                        else:
+                            ifs.append((j, close))
+                if t.text == "#":
+                    i = close + 1
+                    continue
+                i, new_stmt = close + 1, t.text != "#"
+                continue
+            i += 1  # @* or # without a group
+            continue
+        if t.text in OPENERS:
+            depth += 1
+        elif t.text in (")", "]", "}"):
+            depth -= 1
+        if depth == 0 and t.text == ";":
+            new_stmt = True
+            i += 1
+            continue
+        if depth == 0 and t.text == ":" and not assigned and kind == "stmt":
+            new_stmt = True  # a case label
+            i += 1
+            continue
+        if depth == 0 and kind == "decl" and t.text == ",":
+            init = False
+        if depth == 0 and (t.text == "=" or (t.text == "<=" and not assigned)):
+            t.assign, assigned = True, True
+            init = init or kind == "decl"
+        elif kind != "decl" or init:
+            t.mutable = i not in skip and t.text not in KEYWORDS
+        i += 1
+    # selects: tokens between [ and ] after a signal name
+    for i, t in enumerate(toks):
+        if t.text == "[" and t.mutable and i > 0 and (toks[i - 1].kind == "ident" and
+                                                       toks[i - 1].text not in KEYWORDS
+                                                       or toks[i - 1].text == "]"):
+            t.select = True
+            for k in range(i + 1, match[i]):
+                toks[k].in_index = True
+            split = _split(toks, i + 1, match[i])
+            if split is not None:
+                lo = i + 1 if toks[split].text == ":" else split + 1
+                for k in range(lo, match[i]):
+                    toks[k].in_range = True
+    for lo, hi in resets:  # `lhs <= value;` in the reset branch: the values
+        k = lo
+        while k < hi:
+            if toks[k].assign:
+                end = next(e for e in range(k, hi + 1) if toks[e].text == ";")
+                for e in range(k + 1, end):
+                    toks[e].in_reset = True
+                k = end
+            k += 1
+    return ifs, resets
+
+
+def _branch(toks: list[Tok], match: dict[int, int], i: int) -> tuple[int, int]:
+    """Token range of the statement starting at i (a begin ... end block or up to `;`)."""
+    if toks[i].text == "begin":
+        return i, match[i]
+    j = i
+    while toks[j].text != ";":
+        j += 1
+    return i, j
+
+
+def _split(toks: list[Tok], lo: int, hi: int) -> int | None:
+    """Index of the top-level `:`, `+:` or `-:` of a select's tokens lo..hi-1 (None: a bit-select)."""
+    depth, split = 0, None
+    for k in range(lo, hi):
+        x = toks[k].text
+        if x in OPENERS:
+            depth += 1
+        elif x in (")", "]", "}"):
+            depth -= 1
+        elif depth == 0 and x == "?":
+            return None
+        elif depth == 0 and x in (":", "+:", "-:"):
+            split = k
+    return split
+
+
+def _number(text: str, delta: int) -> str | None:
+    """``text`` (a Verilog number) plus ``delta``, size and base kept; None if impossible."""
+    m = re.fullmatch(r"(\d*)'([sS]?)([bBoOdDhH])([0-9a-fA-F_]+)", text)
+    if m is None:
+        if not re.fullmatch(r"\d[\d_]*", text):
+            return None
+        value = int(text.replace("_", "")) + delta
+        return str(value) if value >= 0 else None
+    size, sign, base, digits = m.groups()
+    radix = {"b": 2, "o": 8, "d": 10, "h": 16}[base.lower()]
+    value = int(digits.replace("_", ""), radix) + delta
+    if value < 0 or (size and value >= 1 << int(size)):
+        return None
+    body = {2: f"{value:b}", 8: f"{value:o}", 10: f"{value}", 16: f"{value:x}"}[radix]
+    if base.isupper():
+        body = body.upper()
+    return f"{size}'{sign}{base}{body}"
+
+
+def _bound(toks: list[Tok], text: str, delta: int) -> str:
+    """An index expression plus ``delta``, folded when it ends in +/- a literal."""
+    sign = "+" if delta > 0 else "-"
+    if len(toks) == 1 and re.fullmatch(r"\d+", text):
+        return str(int(text) + delta)
+    if len(toks) == 1 and toks[0].kind == "number" and _number(toks[0].text, delta) is not None:
+        return _number(toks[0].text, delta)
+    simple = all(t.kind in ("ident", "number") or t.text in ("+", "-", "*", "(", ")", ",") for t in toks)
+    if simple and len(toks) >= 3 and toks[-2].text in "+-" and re.fullmatch(r"\d+", toks[-1].text):
+        n = int(toks[-1].text) * (1 if toks[-2].text == "+" else -1) + delta
+        head = text[:toks[-2].start - toks[0].start].rstrip()
+        return head if n == 0 else f"{head}{'+' if n > 0 else '-'}{abs(n)}"
+    return f"{text}{sign}1" if simple else f"({text}){sign}1"
+
+
+def _condition_start(toks: list[Tok], q: int) -> int:
+    """First token of the condition of the `?` at index q."""
+    depth, k = 0, q - 1
+    while k >= 0:
+        x = toks[k].text
+        if x in (")", "]", "}"):
+            depth += 1
+        elif x in OPENERS:
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and (toks[k].assign or x in (",", "?", ":", ";", "=") or
+                             (toks[k].kind == "ident" and x in KEYWORDS)):
+            break
+        k -= 1
+    return k + 1
+
+
+def generate(text: str, module: str) -> list[Mutant]:
+    """Every candidate mutant of one module's source, in file order (duplicates removed)."""
+    toks = tokenize(text)
+    match = _matches(toks)
+    ifs, _ = _classify(toks, match)
+    out: list[Mutant] = []
+
+    def add(cls, start, end, replacement):
+        out.append(_mutant(module, text, cls, start, end, replacement))
+
+    for i, t in enumerate(toks):
+        if not t.mutable:
+            continue
+        if t.in_reset:
+            continue
+        if t.kind == "op" and t.text in OPERATOR_SWAPS and not t.in_range:
+            for r in OPERATOR_SWAPS[t.text]:
+                add("operator", t.start, t.end, r)
+        elif t.kind == "op" and t.text in COMPARISON_SWAPS and not t.assign and not t.in_range:
+            add("comparison", t.start, t.end, COMPARISON_SWAPS[t.text])
+        elif t.kind == "number" and not t.in_index:
+            if re.fullmatch(r"1'[bB][01]", t.text):
+                add("constant", t.start, t.end, "1'b" + ("0" if t.text[-1] == "1" else "1"))
+            else:
+                for delta in (1, -1):
+                    new = _number(t.text, delta)
+                    if new is not None:
+                        add("constant", t.start, t.end, new)
+        elif t.select:
+            _index_mutants(toks, match, i, text, add)
+        elif t.text == "?":
+            k = _condition_start(toks, i)
+            if k < i:
+                lo, hi = toks[k].start, toks[i - 1].end
+                add("condition", lo, hi, f"!({text[lo:hi]})")
+    for j, close in ifs:
+        lo, hi = toks[j + 1].start, toks[close - 1].end
+        add("condition", lo, hi, f"!({text[lo:hi]})")
+    for i, t in enumerate(toks):  # reset values: the first token of each value
+        if t.in_reset and not toks[i - 1].in_reset:
+            end = i
+            while toks[end + 1].in_reset:
+                end += 1
+            lo, hi = t.start, toks[end].end
+            value = text[lo:hi]
+            flipped = re.sub(r"1'b([01])", lambda m: "1'b" + "10"[int(m.group(1))], value)
+            if not re.fullmatch(r"(\{[^{}]*\{)?1'b[01](\}\})?", value):
+                flipped = f"~{value}" if i == end else f"~({value})"
+            add("reset", lo, hi, flipped)
+    seen, unique = set(), []
+    for m in sorted(out, key=lambda m: (m.start, m.end, m.replacement)):
+        key = m.apply(text)
+        if key != text and key not in seen:
+            seen.add(key)
+            unique.append(m)
+    return unique
+
+
+def _index_mutants(toks, match, i, text, add) -> None:
+    """[e] -> [e+1], [e-1]; [h:l] -> both +1 or both -1; [b +: w] -> b+1, b-1."""
+    close = match[i]
+    inner = toks[i + 1:close]
+    if not inner:
+        return
+    split = _split(toks, i + 1, close)
+    split = None if split is None else split - i - 1
+    parts = [inner] if split is None else [inner[:split], inner[split + 1:]]
+    bounds = parts if split is None or inner[split].text == ":" else parts[:1]
+    for delta in (1, -1):
+        pieces, pos = [], toks[i + 1].start
+        for part in bounds:
+            lo, hi = part[0].start, part[-1].end
+            pieces.append(text[pos:lo] + _bound(part, text[lo:hi], delta))
+            pos = hi
+        pieces.append(text[pos:toks[close - 1].end])
+        add("index", toks[i + 1].start, toks[close - 1].end, "".join(pieces))
+
+
+def modules() -> list[str]:
+    return sorted(p.stem for p in RTL.glob("*.v"))
+
+
+def candidates(module: str) -> list[Mutant]:
+    return generate((RTL / f"{module}.v").read_text(), module)
+
+
+def sample(cands: list[Mutant], n: int, seed: int, module: str) -> list[Mutant]:
+    """``n`` of ``cands``: the classes in turn, each class in a seeded order (a module's
+    sample depends on the seed and its own source only)."""
+    rng = random.Random(f"{seed}:{module}")
+    pools = {c: [m for m in cands if m.cls == c] for c in CLASSES}
+    for pool in pools.values():
+        rng.shuffle(pool)
+    picked = []
+    while len(picked) < n and any(pools.values()):
+        for c in CLASSES:
+            if pools[c] and len(picked) < n:
+                picked.append(pools[c].pop())
+    return sorted(picked, key=lambda m: m.start)
+
+
+def quotas(counts: dict[str, int], total: int, minimum: int, maximum: int | None) -> dict[str, int]:
+    """Mutants per module: proportional to its candidates, at least ``minimum``."""
+    allc = sum(counts.values()) or 1
+    out = {}
+    for m, c in counts.items():
+        q = max(minimum, round(total * c / allc))
+        if maximum is not None:
+            q = min(q, maximum)
+        out[m] = min(q, c)
+    return out
+
+
+# ====================================================================== equivalents
+def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[dict]:
+    return json.loads(path.read_text())["equivalent"] if path.is_file() else []
+
+
+def equivalence(m: Mutant, entries: list[dict]) -> dict | None:
+    return next((e for e in entries if e["module"] == m.module and _squash(e["line"]) == m.line_text
+                 and _squash(e["mutated"]) == m.mutated_line), None)
+
+
+# ====================================================================== building
+def instantiations() -> dict[str, set[str]]:
+    """module -> the rtl/ modules it instantiates."""
+    mods = set(modules())
+    out = {}
+    for m in mods:
+        toks = tokenize((RTL / f"{m}.v").read_text())
+        out[m] = {t.text for k, t in enumerate(toks[:-1]) if t.text in mods and t.text != m
+                  and (toks[k + 1].text == "#" or toks[k + 1].kind == "ident")}
+    return out
+
+
+def users(module: str) -> list[str]:
+    """Every rtl/ module that instantiates ``module``, directly or not."""
+    inst = instantiations()
+    out, todo = set(), [module]
+    while todo:
+        x = todo.pop()
+        for parent, kids in inst.items():
+            if x in kids and parent not in out:
+                out.add(parent)
+                todo.append(parent)
+    return sorted(out)
+
+
+def compiles(module: str, rtl_dir: Path) -> str | None:
+    """None if the mutated module builds (alone, in every module using it, with the extra
+    parameter sets), else iverilog's message."""
+    tops = [(module, {})] + [(module, p) for p in EXTRA_BUILDS.get(module, [])] + \
+           [(u, {}) for u in users(module)]
+    for top, params in tops:
+        files = [rtl_dir / f"{module}.v"] + ([RTL / f"{top}.v"] if top != module else [])
+        cmd = ["iverilog", "-g2005", "-o", os.devnull, "-s", top, "-y", str(rtl_dir), "-y", str(RTL),
+               *[f"-P{top}.{k}={v}" for k, v in params.items()], *map(str, files)]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            return f"{top}: iverilog did not finish in 60 s"
+        if r.returncode != 0:
+            msg = (r.stderr or r.stdout).strip().splitlines()
+            return f"{top}{params or ''}: {msg[0] if msg else 'iverilog failed'}"
+    return None
+
+
+# ====================================================================== tests
+def _env(rtl_dir: Path, build_root: Path, test_seed: str) -> dict:
+    env = dict(os.environ, T2C_SIMS="icarus", T2C_RTL_DIR=str(rtl_dir), T2C_BUILD_ROOT=str(build_root))
+    env.pop("PYTEST_XDIST_WORKER", None)
+    if test_seed == "random":
+        env.pop("T2C_SEED", None)
+    else:
+        env["T2C_SEED"] = test_seed
+    return env
+
+
+def _workdir(root: Path) -> tuple[Path, Path]:
+    """A fresh RTL directory and build root (its golden/ shared with sim_build/golden:
+    generated golden vectors are reused)."""
+    rtl_dir, build = root / "rtl", root / "build"
+    rtl_dir.mkdir(parents=True)
+    build.mkdir()
+    shared = REPO / "sim_build" / "golden"
+    shared.mkdir(parents=True, exist_ok=True)
+    (build / "golden").symlink_to(shared, target_is_directory=True)
+    return rtl_dir, build
+
+
+def test_files(module: str) -> tuple[list[str], list[str]]:
+    files, units = TESTS.get(module, ([f"sim/test_{module}.py"], [module]))
+    return [f for f in files if (REPO / f).is_file()], units
+
+
+def collect(files: list[str]) -> list[str]:
+    """Node ids of ``files`` that run on Icarus (Verilator cases and EXCLUDED_TESTS dropped)."""
+    r = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                        *files], cwd=REPO, capture_output=True, text=True, env=dict(os.environ, T2C_SIMS="icarus"))
+    if r.returncode != 0:
+        raise SystemExit(f"collecting {' '.join(files)} failed:\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
+    ids = [x for x in r.stdout.splitlines() if "::" in x]
+    return [x for x in ids if "verilator" not in x.split("[", 1)[-1] and not any(e in x for e in EXCLUDED_TESTS)]
+
+
+def layer_units() -> dict[str, str]:
+    """Node id of every icarus test_layer case of sim/test_layers.py -> its unit ("" if unknown)."""
+    from t2c.sim.golden_dirs import COMMITTED, open_golden
+    from t2c.sim.layers import runnable_layers
+
+    units = {}
+    for root in COMMITTED:
+        for manifest in sorted(root.glob("*/manifest.json")):
+            units[manifest.parent.name] = dict((n, u) for n, _, u in runnable_layers(open_golden(manifest.parent)))
+    out = {}
+    for nid in collect(["sim/test_layers.py"]):
+        m = re.fullmatch(r"sim/test_layers\.py::test_layer\[icarus-(.*)\]", nid)
+        if m:
+            model = next((k for k in units if m.group(1).startswith(k + "-")), None)
+            out[nid] = units[model].get(m.group(1)[len(model) + 1:], "") if model else ""
+    return out
+
+
+def selections(mods: list[str]) -> dict[str, list[str]]:
+    """module -> the node ids its mutants run (unit tests, then the layers of its units)."""
+    layers = layer_units() if (REPO / "sim/test_layers.py").is_file() else {}
+    cache, out = {}, {}
+    for m in mods:
+        files, units = test_files(m)
+        ids = []
+        for f in files:
+            if f not in cache:
+                cache[f] = collect([f])
+            ids += cache[f]
+        ids += [nid for nid, u in layers.items() if u in units or u == ""]
+        if not ids:
+            raise SystemExit(f"no tests for rtl/{m}.v: add it to TESTS in tools/mutate.py")
+        out[m] = ids
+    return out
+
+
+def pytest_cmd(ids: list[str], basetemp: Path, extra=()) -> list[str]:
+    return [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--basetemp={basetemp}",
+            "-o", "console_output_style=classic", *extra, *ids]
+
+
+def baseline(ids: list[str], jobs: int, test_seed: str) -> dict[str, float]:
+    """Run every selected test on the unmutated RTL (they must pass): node id -> seconds
+    (skipped tests are left out)."""
+    chunks = [ids[k::jobs] for k in range(jobs) if ids[k::jobs]]
+
+    def run(chunk, k):
+        with tempfile.TemporaryDirectory(prefix="t2c-mutate-base-") as tmp:
+            rtl_dir, build = _workdir(Path(tmp))
+            xml = Path(tmp) / "junit.xml"
+            r = subprocess.run(pytest_cmd(chunk, Path(tmp) / "pt", [f"--junitxml={xml}"]), cwd=REPO,
+                               env=_env(rtl_dir, build, test_seed), capture_output=True, text=True)
+            if r.returncode != 0:
+                raise SystemExit(f"the unmutated RTL fails its tests (fix that first):\n{r.stdout[-4000:]}")
+            times = {}
+            for case in ET.parse(xml).getroot().iter("testcase"):
+                if case.find("skipped") is not None:
+                    continue
+                path = case.get("classname").replace(".", "/") + ".py"
+                times[f"{path}::{case.get('name')}"] = float(case.get("time"))
+            return times
+
+    with concurrent.futures.ThreadPoolExecutor(len(chunks)) as pool:
+        parts = list(pool.map(run, chunks, range(len(chunks))))
+    out = {}
+    for p in parts:
+        out.update(p)
+    missing = [i for i in ids if i not in out]
+    if len(missing) == len(ids):
+        raise SystemExit("the baseline ran no test (all skipped?): is iverilog installed?")
+    return out
+
+
+_children: set[subprocess.Popen] = set()
+_lock = threading.Lock()
+
+
+def run_mutant(m: Mutant, text: str, ids: list[str], timeout: float, test_seed: str, keep: bool) -> Mutant:
+    t0 = time.perf_counter()
+    root = Path(tempfile.mkdtemp(prefix=f"t2c-mutate-{m.id}-"))
+    try:
+        rtl_dir, build = _workdir(root)
+        (rtl_dir / f"{m.module}.v").write_text(m.apply(text))
+        why = compiles(m.module, rtl_dir)
+        if why is not None:
+            m.status, m.detail = "not_compiling", why
+            return m
+        proc = subprocess.Popen(pytest_cmd(["-x", *ids], root / "pt"), cwd=REPO,
+                                env=_env(rtl_dir, build, test_seed), stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        with _lock:
+            _children.add(proc)
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            m.status, m.detail = "timeout", f"no verdict within {timeout:.0f} s"
+            return m
+        finally:
+            with _lock:
+                _children.discard(proc)
+        failed = re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
+        if proc.returncode == 0:
+            m.status = "survived"
+        elif proc.returncode == 1:
+            hang = "done did not rise within" in out
+            m.status = "timeout" if hang else "killed"
+            m.detail = (failed[0] if failed else "") + (" (the testbench's cycle limit)" if hang else "")
+        else:
+            m.status, m.detail = "error", f"pytest exit code {proc.returncode}: {out[-1500:]}"
+        return m
+    finally:
+        m.seconds = round(time.perf_counter() - t0, 1)
+        if not keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+# ====================================================================== report
+@dataclass
+class Row:
+    module: str
+    generated: int = 0
+    not_compiling: int = 0
+    killed: int = 0
+    survived: int = 0
+    timeout: int = 0
+    equivalent: int = 0
+    errors: int = 0
+
+    @property
+    def score(self) -> float | None:
+        n = self.generated - self.not_compiling - self.equivalent - self.errors
+        return (self.killed + self.timeout) / n if n > 0 else None
+
+
+def rows(mutants: list[Mutant]) -> list[Row]:
+    out = {}
+    for m in mutants:
+        r = out.setdefault(m.module, Row(m.module))
+        r.generated += 1
+        attr = {"not_compiling": "not_compiling", "killed": "killed", "survived": "survived",
+                "timeout": "timeout", "equivalent": "equivalent", "error": "errors"}[m.status]
+        setattr(r, attr, getattr(r, attr) + 1)
+    total = Row("total")
+    for r in out.values():
+        for k in ("generated", "not_compiling", "killed", "survived", "timeout", "equivalent", "errors"):
+            setattr(total, k, getattr(total, k) + getattr(r, k))
+    return [out[k] for k in sorted(out)] + [total]
+
+
+def table(mutants: list[Mutant]) -> str:
+    head = f"{'module':<15}{'generated':>10}{'not comp.':>10}{'killed':>8}{'survived':>9}{'timeout':>8}" \
+           f"{'equiv.':>7}{'score':>8}"
+    lines = [head, "-" * len(head)]
+    for r in rows(mutants):
+        score = "-" if r.score is None else f"{100 * r.score:.1f}%"
+        if r.module == "total":
+            lines.append("-" * len(head))
+        lines.append(f"{r.module:<15}{r.generated:>10}{r.not_compiling:>10}{r.killed:>8}{r.survived:>9}"
+                     f"{r.timeout:>8}{r.equivalent:>7}{score:>8}")
+    return "\n".join(lines)
+
+
+def describe(m: Mutant) -> str:
+    return f"{m.where()} [{m.cls}] {m.original!r} -> {m.replacement!r}\n      {m.line_text}\n   -> {m.mutated_line}"
+
+
+def write_report(mutants: list[Mutant], args, wall: float, path: Path = REPORT) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {
+        "command": " ".join(sys.argv),
+        "seed": args.seed, "test_seed": args.test_seed, "jobs": args.jobs, "wall_s": round(wall, 1),
+        "machine": f"{os.cpu_count()} cores, {os.uname().sysname} {os.uname().machine}",
+        "modules": [{**asdict(r), "score": r.score} for r in rows(mutants)],
+        "mutants": [{k: v for k, v in asdict(m).items() if k not in ("start", "end")} for m in mutants],
+    }
+    path.write_text(json.dumps(data, indent=1) + "\n")
+
+
+# ====================================================================== main
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--modules", help="comma-separated rtl/ modules (default: every rtl/*.v)")
+    ap.add_argument("--total", type=int, default=150, help="mutants over all modules, proportional (150)")
+    ap.add_argument("--min-per-module", type=int, default=6, help="at least this many per module (6)")
+    ap.add_argument("--max-per-module", type=int, help="at most this many per module")
+    ap.add_argument("--all", action="store_true", help="every candidate, no sampling")
+    ap.add_argument("--jobs", type=int, default=2, help="mutants tested at once (2: at most 2 simulations)")
+    ap.add_argument("--seed", type=int, default=1, help="sample seed (1)")
+    ap.add_argument("--test-seed", default="1", help="T2C_SEED of the tests (1), or 'random'")
+    ap.add_argument("--timeout", type=float, help="seconds per mutant (default: 3x its baseline + 60)")
+    ap.add_argument("--list", action="store_true", help="only list the mutants")
+    ap.add_argument("--keep", action="store_true", help="keep each mutant's directory")
+    ap.add_argument("--report", type=Path, default=REPORT, help=f"JSON report ({REPORT.relative_to(REPO)})")
+    args = ap.parse_args(argv)
+
+    mods = modules() if not args.modules else [m.strip() for m in args.modules.split(",") if m.strip()]
+    unknown = [m for m in mods if not (RTL / f"{m}.v").is_file()]
+    if unknown:
+        ap.error(f"no rtl/<module>.v for {', '.join(unknown)} (modules: {', '.join(modules())})")
+    cands = {m: candidates(m) for m in mods}
+    quota = quotas({m: len(c) for m, c in cands.items()}, args.total, args.min_per_module, args.max_per_module)
+    picked = [x for m in mods for x in (cands[m] if args.all else sample(cands[m], quota[m], args.seed, m))]
+    if args.list:
+        for m in picked:
+            print(f"{m.id}  {describe(m)}")
+        print(f"{len(picked)} mutants of {sum(map(len, cands.values()))} candidates in {len(mods)} modules")
+        return 0
+    if shutil.which("iverilog") is None:
+        print("iverilog not found (make iverilog)", file=sys.stderr)
+        return 3
+
+    t0 = time.perf_counter()
+    sel = selections(sorted({m.module for m in picked}))
+    union = sorted({i for ids in sel.values() for i in ids})
+    print(f"baseline: {len(union)} tests on the unmutated RTL ({args.jobs} jobs)", flush=True)
+    times = baseline(union, args.jobs, args.test_seed)
+    print(f"baseline passed in {time.perf_counter() - t0:.0f} s", flush=True)
+    order = {m: sorted((i for i in ids if i in times), key=lambda i: times[i]) for m, ids in sel.items()}
+    texts = {m: (RTL / f"{m}.v").read_text() for m in mods}
+    entries = load_equivalents()
+
+    def one(m: Mutant) -> Mutant:
+        limit = args.timeout or 3 * sum(times[i] for i in order[m.module]) + 60
+        run_mutant(m, texts[m.module], order[m.module], limit, args.test_seed, args.keep)
+        if m.status == "survived" and (e := equivalence(m, entries)):
+            m.status, m.detail = "equivalent", e["reason"]
+        elif m.status != "survived" and equivalence(m, entries):
+            m.detail += " (listed as equivalent: it is not)"
+        return m
+
+    done = 0
+    try:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            for m in pool.map(one, picked):
+                done += 1
+                print(f"[{done}/{len(picked)}] {m.where():<26} {m.cls:<10} {m.original!r} -> {m.replacement!r}: "
+                      f"{m.status} {m.detail[:100]} ({m.seconds:.0f} s)", flush=True)
+    except KeyboardInterrupt:
+        with _lock:
+            for p in _children:
+                os.killpg(p.pid, signal.SIGKILL)
+        return 130
+    wall = time.perf_counter() - t0
+
+    print()
+    print(table(picked))
+    for title, status in (("survivors", "survived"), ("errors", "error"), ("equivalent", "equivalent")):
+        ms = [m for m in picked if m.status == status]
+        if ms:
+            print(f"\n{title} ({len(ms)}):")
+            for m in ms:
+                print(f"  {describe(m)}" + (f"\n      reason: {m.detail}" if status != "survived" else ""))
+    wrong = [m for m in picked if "listed as equivalent" in m.detail]
+    if wrong:
+        print("\nlisted as equivalent but killed: fix tools/mutate_equivalent.json:")
+        for m in wrong:
+            print(f"  {describe(m)}")
+    write_report(picked, args, wall, args.report)
+    print(f"\n{len(picked)} mutants, wall {wall / 60:.1f} min, {args.jobs} jobs; report {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
