@@ -15,11 +15,12 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "quantize": "t2c.convert", "QConfig": "t2c.convert", "QModel": "t2c.convert",
+    "quantize": "t2c.convert", "QConfig": "t2c.qconfig", "LayerRule": "t2c.qconfig",
+    "load_config": "t2c.qconfig", "QModel": "t2c.convert",
     "UnsupportedOpError": "t2c.convert", "AccumulatorOverflowError": "t2c.convert",
     "IntGraph": "t2c.ir",
 }
-__all__ = ["quantize", "convert", "QConfig", "QModel", "IntGraph", "UnsupportedOpError",
+__all__ = ["quantize", "convert", "QConfig", "LayerRule", "load_config", "QModel", "IntGraph", "UnsupportedOpError",
            "AccumulatorOverflowError", "__version__"]
 
 

@@ -1,4 +1,4 @@
-"""``t2c`` command line.
+"""``t2c`` command line (docs/cli.md).
 
 Every failure is one line on stderr (``t2c: error: ...``) and a documented exit code
 (:mod:`t2c.errors`: 0 ok, 1 mismatch, 2 bad input, 3 tool missing, 4 internal error,
@@ -6,16 +6,24 @@ Every failure is one line on stderr (``t2c: error: ...``) and a documented exit 
 against their ranges before any work starts.  Commands that write a directory refuse
 to replace one holding files t2c did not write unless ``--force`` is given
 (:func:`t2c.fileio.output_dir`).
+
+The model comes from ``--model SPEC`` (a built-in name, ``torchvision:NAME``,
+``timm:NAME``, ``FILE.py:callable``, ``package.module:callable``, ``FILE.pt``; see
+:mod:`t2c.models.spec`) with its data options, or from ``--graph net.t2c`` (a saved
+integer model: no torch needed).
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import sys
 import time
 
 from .errors import guarded
 
 MAX_ARRAY = 128  # ROWS / COLS: memory words are COLS * 32 bits, at most 4096 (t2c.export.layout)
+FORMATS = ["hex", "bin", "coe", "mif", "raw", "c"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,20 +50,97 @@ def int_in(lo: int, hi: int | None = None):
     return parse
 
 
-def _config(args):
-    from .convert import QConfig
+def _shape(text: str):
+    from .data import parse_shape
 
-    return QConfig(wbit=args.wbit, abit=args.abit, weight_quantizer=args.weight_quantizer,
-                   act_quantizer=args.act_quantizer, per_channel=not args.per_tensor)
+    try:
+        return parse_shape(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e).split(": ", 1)[-1]) from None
 
 
-def _add_quant_args(p):
-    p.add_argument("--model", default="digits-cnn", help="model name (see `t2c models`)")
-    p.add_argument("--wbit", type=int_in(2, 8), default=8, help="weight bits (2..8)")
-    p.add_argument("--abit", type=int_in(2, 8), default=8, help="activation bits (2..8)")
-    p.add_argument("--weight-quantizer", default="minmax")
-    p.add_argument("--act-quantizer", default="minmax")
+# ------------------------------------------------------------------ model and config options
+def _add_model_args(p, graph: bool = True, default: str | None = "digits-cnn"):
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--model", default=None,
+                     help=f"model spec (default {default}): a built-in name (`t2c models`), torchvision:NAME, "
+                          "timm:NAME, FILE.py:callable[(k=v,...)], package.module:callable, FILE.pt")
+    if graph:
+        src.add_argument("--graph", help="a saved integer model (`t2c convert --out net.t2c`); needs no torch")
+    p.add_argument("--model-arg", action="append", default=[], metavar="K=V",
+                   help="keyword argument for the model's callable (repeatable)")
+    p.add_argument("--weights", help="a state dict or a whole saved module to load")
+    p.add_argument("--input-shape", type=_shape, help="model input N x C x H x W, e.g. 1x3x32x32 "
+                                                      "(required for models without a registry entry)")
+    p.add_argument("--calib", help="calibration samples: .npy, .npz, .pt or a directory of images")
+    p.add_argument("--calib-count", type=int_in(1), help="use the first N calibration samples")
+    p.add_argument("--input", help="the golden input sample(s) (default: the first calibration sample)")
+    p.add_argument("--batch", type=int_in(1, 4096), default=1, help="golden inputs per run (default 1)")
+    p.add_argument("--config", help="quantization config file (TOML; per-layer rules, docs/quantizers.md)")
+    p.add_argument("--wbit", type=int_in(2, 8), help="weight bits, 2..8 (overrides the config)")
+    p.add_argument("--abit", type=int_in(2, 8), help="activation bits, 2..8 (overrides the config)")
+    p.add_argument("--weight-quantizer", help="registered weight quantizer (default minmax)")
+    p.add_argument("--act-quantizer", help="registered activation quantizer (default minmax)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+    p.set_defaults(model_default=default)
+
+
+def _source(args):
+    from .pipeline import ModelSource
+
+    return ModelSource(spec=args.model or args.model_default, model_args=tuple(args.model_arg),
+                       weights=args.weights, input_shape=args.input_shape, calib=args.calib,
+                       calib_count=args.calib_count, input=args.input, batch=args.batch)
+
+
+def _config(args):
+    from .qconfig import QConfig, load_config
+    from .quant import quantizer_class
+
+    config = load_config(args.config) if args.config else QConfig()
+    config = config.with_overrides(wbit=args.wbit, abit=args.abit, weight_quantizer=args.weight_quantizer,
+                                   act_quantizer=args.act_quantizer,
+                                   per_channel=False if args.per_tensor else None)
+    for name in {config.weight_quantizer, config.act_quantizer} | {
+            q for r in config.layers for q in (r.weight_quantizer, r.act_quantizer) if q}:
+        quantizer_class(name)  # an unknown name fails here, listing the registered ones
+    return config
+
+
+def _model_given(args) -> bool:
+    return any([args.model_arg, args.weights, args.input_shape, args.calib, args.calib_count, args.input,
+                args.batch != 1, args.config, args.wbit, args.abit, args.weight_quantizer,
+                args.act_quantizer, args.per_tensor])
+
+
+def _graph(args):
+    """(IntGraph, golden input codes, label) from --graph or from the model options."""
+    if getattr(args, "graph", None):
+        from .graph_io import load_graph
+
+        for opt in ("model_arg", "weights", "input_shape", "calib", "calib_count", "config", "wbit", "abit",
+                    "weight_quantizer", "act_quantizer"):
+            if getattr(args, opt):
+                raise ValueError(f"--graph holds a converted model: --{opt.replace('_', '-')} does not apply")
+        if args.input or args.batch != 1:
+            raise ValueError("--graph holds its golden input: --input / --batch do not apply")
+        graph, x = load_graph(args.graph)
+        return graph, x, graph.meta.get("model") or "model"
+    from .pipeline import prepare
+
+    p = prepare(_source(args), _config(args))
+    return p.graph, p.x_int, p.name
+
+
+def _label(args) -> str:
+    """The model's short name before it is built (default output directories)."""
+    if getattr(args, "graph", None):
+        from pathlib import Path
+
+        return Path(args.graph).stem
+    from .models.spec import parse_model_spec
+
+    return parse_model_spec(args.model or args.model_default, args.model_arg).label
 
 
 def _add_out_args(p, default: str):
@@ -65,6 +150,7 @@ def _add_out_args(p, default: str):
                    help="replace --out even if it holds files t2c did not write")
 
 
+# ------------------------------------------------------------------ verbs
 def cmd_models(args):
     from .models import MODELS
 
@@ -73,45 +159,63 @@ def cmd_models(args):
 
 
 def cmd_layers(args):
-    from .pipeline import prepare
+    from .summary import layer_table
 
-    graph = prepare(args.model, _config(args)).graph
-    for op in graph.ops:
-        shape = "x".join(map(str, graph.tensors[op.output].shape))
-        print(f"{op.name:28s} {op.kind:8s} -> {shape}")
+    graph, _, label = _graph(args)
+    rows = layer_table(graph)
+    head = ("layer", "op", "runs on", "fused", "w/a/out bits", "quantizers", "K", "output")
+    widths = [max(len(h), *(len(str(r[i])) for r in rows)) for i, h in enumerate(head)]
+    print(f"{label}: {len(rows)} layers")
+    for r in [head, *rows]:
+        print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
+    q = graph.meta.get("quantization", {}).get("config")
+    if q:
+        rules = q.get("layers") or []
+        print(f"config: W{q['wbit']}A{q['abit']} {q['weight_quantizer']}/{q['act_quantizer']}, "
+              f"{'per-channel' if q['per_channel'] else 'per-tensor'} weights, io_bits {q['io_bits']}"
+              + (f", {len(rules)} layer rule(s): " + "; ".join(json.dumps(r) for r in rules) if rules else ""))
+
+
+def cmd_convert(args):
+    from .fileio import check_output_target
+    from .graph_io import GRAPH_OUTPUT, save_graph
+
+    t0 = time.time()
+    out = args.out or f"{_label(args)}.t2c"
+    check_output_target(out, GRAPH_OUTPUT, args.force)  # before the (long) model preparation
+    graph, x, label = _graph(args)
+    save_graph(graph, x, out, force=args.force)
+    print(f"wrote the integer model of {label} ({len(graph.ops)} layers) to {out} in {time.time() - t0:.1f} s")
 
 
 def cmd_golden(args):
     from .fileio import check_output_target
     from .golden import GOLDEN_OUTPUT, write_golden
-    from .pipeline import prepare
 
     t0 = time.time()
-    out = args.out or f"golden/{args.model}"
+    out = args.out or f"golden/{_label(args)}"
     check_output_target(out, GOLDEN_OUTPUT, args.force)  # before the (long) model preparation
-    p = prepare(args.model, _config(args))
-    out = write_golden(p.graph, p.x_int, out, progress=True, force=args.force)
-    print(f"wrote golden vectors of {args.model} ({len(p.graph.ops)} layers) to {out} "
-          f"in {time.time() - t0:.1f} s")
+    graph, x, label = _graph(args)
+    out = write_golden(graph, x, out, progress=True, force=args.force)
+    print(f"wrote golden vectors of {label} ({len(graph.ops)} layers) to {out} in {time.time() - t0:.1f} s")
 
 
 def cmd_export(args):
     from .export.model import MEMORIES_OUTPUT, export_model
     from .fileio import check_output_target
-    from .pipeline import prepare
 
     if not args.all and not args.layer:
         raise ValueError("say which layers: --layer NAME (repeatable) or --all")
     if args.engine:
         return _export_engine(args)
     t0 = time.time()
-    out = args.out or f"export/{args.model}-{args.format}"
+    out = args.out or f"export/{_label(args)}-{args.format}"
     check_output_target(out, MEMORIES_OUTPUT, args.force)
-    graph = prepare(args.model, _config(args)).graph
+    graph, _, label = _graph(args)
     records = export_model(graph, out, args.format, layers=None if args.all else args.layer,
                            lanes=args.lanes, layout=args.layout, progress=True, force=args.force)
     files = sum(len(r["files"]) for r in records)
-    print(f"wrote {files} {args.format} memory images ({len(records)} tensors) of {args.model} "
+    print(f"wrote {files} {args.format} memory images ({len(records)} tensors) of {label} "
           f"to {out} in {time.time() - t0:.1f} s")
 
 
@@ -122,20 +226,19 @@ def _export_engine(args):
     from .export.engine import ENGINE_OUTPUT, Geometry, export_engine
     from .fileio import check_output_target
     from .golden import read_golden, write_golden
-    from .pipeline import prepare
 
     t0 = time.time()
-    out = args.out or f"export/{args.model}-engine"
+    out = args.out or f"export/{_label(args)}-engine"
     check_output_target(out, ENGINE_OUTPUT, args.force)
-    p = prepare(args.model, _config(args))
+    graph, x, label = _graph(args)
     for name in args.layer or []:
-        p.graph.op(name)  # an unknown name fails here, listing the valid ones
+        graph.op(name)  # an unknown name fails here, listing the valid ones
     with tempfile.TemporaryDirectory(prefix="t2c-golden-") as tmp:
-        golden = read_golden(write_golden(p.graph, p.x_int, f"{tmp}/golden"))
+        golden = read_golden(write_golden(graph, x, f"{tmp}/golden"))
         written = export_engine(golden, out, None if args.all else args.layer,
                                 Geometry(rows=args.rows, cols=args.lanes), args.format,
                                 progress=True, force=args.force)
-    print(f"wrote layer-engine images of {len(written)} layers of {args.model} "
+    print(f"wrote layer-engine images of {len(written)} layers of {label} "
           f"({args.rows}x{args.lanes} array) to {out} in {time.time() - t0:.1f} s")
 
 
@@ -145,22 +248,49 @@ def cmd_inspect(args):
     print(inspect_file(args.file, fmt=args.format))
 
 
+def _sim_golden(args):
+    """The golden directory ``t2c sim`` runs: given, committed, or generated once (cached)."""
+    from .golden import write_golden
+    from .sim.golden_dirs import ensure_golden, open_golden
+    from .sim.toolchain import build_root
+
+    if args.golden:
+        return open_golden(args.golden)
+    spec = args.model or args.model_default
+    if not args.graph and not _model_given(args):
+        from .models import MODELS
+
+        if spec in MODELS:
+            return open_golden(ensure_golden(spec, log=lambda m: print(f"t2c: {m}", file=sys.stderr)))
+    if args.graph:
+        from pathlib import Path
+
+        from .graph_io import GRAPH_JSON
+
+        key = hashlib.sha1((Path(args.graph) / GRAPH_JSON).read_bytes()).hexdigest()[:10] \
+            if (Path(args.graph) / GRAPH_JSON).is_file() else "missing"
+    else:
+        key = hashlib.sha1(json.dumps([_source(args).describe(), _config(args).to_dict()],
+                                      sort_keys=True).encode()).hexdigest()[:10]
+    d = build_root() / "golden" / f"{_label(args)}-{key}"
+    if not (d / "manifest.json").is_file():
+        graph, x, _ = _graph(args)
+        write_golden(graph, x, d, force=True)
+    return open_golden(d)
+
+
 def cmd_sim(args):
     """One layer of a golden directory on its RTL unit: a one-line verdict, exit 1 on a mismatch."""
     from .errors import MismatchError
     from .sim.build import SimulationError
-    from .sim.golden_dirs import ensure_golden, open_golden
     from .sim.hdl import user_rtl_dirs
     from .sim.layers import run_layer
     from .sim.units import SimOptions, load_unit_file
 
     for path in args.unit or []:
         load_unit_file(path)
-    if args.golden:
-        golden = open_golden(args.golden)
-    else:
-        golden = open_golden(ensure_golden(args.model, log=lambda m: print(m, file=sys.stderr)))
-    model = golden.manifest.get("model") or args.model
+    golden = _sim_golden(args)
+    model = golden.manifest.get("model") or "model"
     options = SimOptions(sim=args.sim, rows=args.rows, cols=args.cols,
                          rtl_dirs=user_rtl_dirs(args.rtl_dir) if args.rtl_dir else None,
                          waves=args.waves, pix_end=args.pixels)
@@ -190,18 +320,26 @@ def build_parser() -> argparse.ArgumentParser:
                  "golden vectors, memory images, RTL co-simulation")
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
     sub.add_parser("models", help="list the built-in models").set_defaults(fn=cmd_models)
-    p = sub.add_parser("layers", help="list the layer names of a model's integer graph")
-    _add_quant_args(p)
+
+    p = sub.add_parser("layers", help="the layers of a model's integer graph: unit, fused ops, bits, K")
+    _add_model_args(p)
     p.set_defaults(fn=cmd_layers)
+
+    p = sub.add_parser("convert", help="quantize and convert a model; save the integer model (net.t2c)")
+    _add_model_args(p, graph=False)
+    _add_out_args(p, "<model>.t2c")
+    p.set_defaults(fn=cmd_convert, graph=None)
+
     p = sub.add_parser("golden", help="write per-layer golden vectors + checksummed manifest")
-    _add_quant_args(p)
+    _add_model_args(p)
     _add_out_args(p, "golden/<model>")
     p.set_defaults(fn=cmd_golden)
+
     p = sub.add_parser("export", help="memory images (hex/bin/coe/mif/raw/c) of layer parameters")
-    _add_quant_args(p)
+    _add_model_args(p)
     p.add_argument("--layer", action="append", help="layer name (repeatable)")
     p.add_argument("--all", action="store_true", help="every layer with parameters")
-    p.add_argument("--format", default="hex", choices=["hex", "bin", "coe", "mif", "raw", "c"])
+    p.add_argument("--format", default="hex", choices=FORMATS)
     p.add_argument("--layout", help="weight layout keys, e.g. 'word=32,elem=4,banks=2' (docs/formats.md)")
     p.add_argument("--lanes", type=int_in(1, MAX_ARRAY), default=8,
                    help=f"output channels per weight row (array COLS), 1..{MAX_ARRAY}")
@@ -212,19 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rows", type=int_in(1, MAX_ARRAY), default=8,
                    help=f"with --engine: MAC array rows (ROWS), 1..{MAX_ARRAY}")
     p.set_defaults(fn=cmd_export)
+
     p = sub.add_parser("inspect", help="summarize a memory image (format, width, depth, values); "
                                        "exit 2 if the file is none of the formats")
     p.add_argument("file")
-    p.add_argument("--format", choices=["hex", "bin", "coe", "mif", "raw", "c"],
+    p.add_argument("--format", choices=FORMATS,
                    help="the file's format (default: from its sidecar or its content; "
                         "raw binary only when given here or by the sidecar)")
     p.set_defaults(fn=cmd_inspect)
+
     p = sub.add_parser("sim", help="co-simulate one layer on its RTL unit against golden vectors "
                                    "(exit 0 pass, 1 mismatch)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--model", default="digits-cnn",
-                     help="built-in model: its committed golden vectors, or generated once")
-    src.add_argument("--golden", help="a golden directory written by `t2c golden`")
+    _add_model_args(p)
+    p.add_argument("--golden", help="a golden directory written by `t2c golden` (instead of a model)")
     p.add_argument("--layer", required=True, help="layer name (see `t2c layers`)")
     p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"])
     p.add_argument("--waves", action="store_true", help="keep a waveform in the build directory")
@@ -238,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a Python file registering your own unit(s) for some ops "
                         "(docs/testbench.md; repeatable)")
     p.set_defaults(fn=cmd_sim)
+
     p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits)")
     p.add_argument("--model", default="digits-cnn")
     p.set_defaults(fn=cmd_report)
@@ -247,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     def run():
         args = build_parser().parse_args(argv)
+        if getattr(args, "golden", None) and isinstance(args.golden, str) and (args.model or args.graph):
+            raise ValueError("give one of --golden, --graph and --model")
         return args.fn(args)
 
     return guarded(run)

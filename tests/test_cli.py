@@ -15,7 +15,7 @@ def test_layers_lists_conv3(capsys):
 def test_unknown_model_is_one_line_error(capsys):
     assert main(["layers", "--model", "resnet1000"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "known models: digits-cnn" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "give a built-in name (digits-cnn" in err and "Traceback" not in err
 
 
 def test_bad_bit_width_is_one_line_error(capsys):

@@ -52,7 +52,7 @@ def test_hardware_side_imports_without_torch(tmp_path):
 
 def test_the_torch_stub_does_block_torch(tmp_path):
     """The check above can fail: with the stub, importing the converter fails."""
-    out = subprocess.run([sys.executable, "-c", "import t2c; t2c.QConfig"], cwd=REPO,
+    out = subprocess.run([sys.executable, "-c", "import t2c; t2c.quantize"], cwd=REPO,
                          env=torch_blocked_env(tmp_path), capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "torch is blocked" in out.stderr
 

@@ -10,10 +10,11 @@ import types
 
 from .capture import FNode, UnsupportedOpError, capture
 from .lower import AccumulatorOverflowError, convert
-from .qmodel import QConfig, QModel, quantize
+from ..qconfig import LayerRule, QConfig, load_config
+from .qmodel import QModel, quantize
 
-__all__ = ["capture", "FNode", "UnsupportedOpError", "quantize", "QConfig", "QModel",
-           "convert", "AccumulatorOverflowError"]
+__all__ = ["capture", "FNode", "UnsupportedOpError", "quantize", "QConfig", "LayerRule", "load_config",
+           "QModel", "convert", "AccumulatorOverflowError"]
 
 
 class _CallableModule(types.ModuleType):

@@ -432,12 +432,14 @@ class _Capture:
         if prod is None or prod.kind != "conv" or prod.residual is not None:
             raise _unsupported(node, "BatchNorm2d that does not directly follow a Conv2d")
         prod.weight, prod.bias = _fold_bn(prod.weight, prod.bias, data["module"])
+        prod.attrs.setdefault("fused", []).append("batchnorm")
         self.value[node] = prod.name
 
     def _act(self, node, kind):
         prod = self.fusable(node.args[0])
         if prod is not None and prod.kind in ("conv", "linear", "add"):
             prod.act = kind
+            prod.attrs.setdefault("fused", []).append(kind)
             self.open_layer[prod.name] = False
             self.value[node] = prod.name
         else:
@@ -458,6 +460,7 @@ class _Capture:
             if host is not None and host.kind in ("conv", "linear") and host.residual is None:
                 other = b if x is a else a
                 host.residual = self.src(other, node)
+                host.attrs.setdefault("fused", []).append("residual add")
                 self.value[node] = host.name
                 return
         fn = FNode(self.name_for(node, "add"), "add", [self.src(a, node), self.src(b, node)])

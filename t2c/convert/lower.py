@@ -231,7 +231,13 @@ def convert(qmodel: QModel, example_input: torch.Tensor) -> IntGraph:
             output = fn.inputs[0]
         else:
             ops.append(lowerers.get(fn.kind, low.passthrough)(fn))
+    config = qmodel.config
     return IntGraph(ops, low.tensors, "input", output,
                     meta={"contract_version": arith.CONTRACT_VERSION,
-                          "wbit": qmodel.config.wbit, "abit": qmodel.config.abit,
-                          "multiplier_bits": qmodel.config.multiplier_bits})
+                          "wbit": config.wbit, "abit": config.abit,
+                          "multiplier_bits": config.multiplier_bits,
+                          "fused": {fn.name: list(fn.attrs["fused"]) for fn in qmodel.nodes
+                                    if fn.attrs.get("fused")},
+                          "quantization": {"config": config.to_dict(),
+                                           "layers": {name: lc.to_dict()
+                                                      for name, lc in qmodel.layer_configs.items()}}})

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass, field
 from typing import Iterable
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import movement
+from ..qconfig import LayerConfig, QConfig
 from ..quant import Quantizer, quantizer_class, round_half_up_ste
 from .capture import FNode, capture
 
@@ -37,28 +37,6 @@ TORCH_LUT = {
     "tanh": torch.tanh,
     "hardswish": F.hardswish,
 }
-
-
-@dataclass
-class QConfig:
-    """How to quantize a model.  Plain data; pass it to ``t2c.quantize``."""
-
-    wbit: int = 8
-    abit: int = 8
-    weight_quantizer: str = "minmax"
-    act_quantizer: str = "minmax"
-    per_channel: bool = True
-    io_bits: int | None = 8  # model input and final output bits (None: abit)
-    multiplier_bits: int = 32  # requantization multiplier width (quantize_multiplier bits)
-    weight_kwargs: dict = field(default_factory=dict)
-    act_kwargs: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        for what, b in (("wbit", self.wbit), ("abit", self.abit), ("io_bits", self.io_bits or 8)):
-            if not 2 <= b <= 8:
-                raise ValueError(f"{what} must be in 2..8, got {b}")
-        if self.multiplier_bits not in (16, 32):
-            raise ValueError(f"multiplier_bits must be 16 or 32, got {self.multiplier_bits}")
 
 
 def _key(name: str) -> str:
@@ -84,26 +62,27 @@ class QModel(nn.Module):
         self.wq = nn.ModuleDict()
         self.aq = nn.ModuleDict()
         self.scale_source: dict[str, str] = {}  # tensor name -> layer whose aq gives its scale
-        wcls = quantizer_class(config.weight_quantizer)
-        acls = quantizer_class(config.act_quantizer)
-        io_bits = config.io_bits or config.abit
+        self.layer_configs: dict[str, LayerConfig] = {}  # effective per-layer settings
         last = nodes[-1].inputs[0]
         for fn in nodes:
             k = _key(fn.name)
+            lc = config.for_layer(fn.name, io=fn.name in ("input", last))
+            if fn.kind in WEIGHTED_KINDS or fn.kind in SCALED_KINDS:
+                self.layer_configs[fn.name] = lc
             if fn.weight is not None:
                 self.weights[k] = nn.Parameter(fn.weight.to(torch.float32).clone())
             if fn.kind in WEIGHTED_KINDS:
                 bias = fn.bias if fn.bias is not None else torch.zeros(fn.weight.shape[0], dtype=torch.float64)
                 self.biases[k] = nn.Parameter(bias.to(torch.float32).clone())
-                self.wq[k] = wcls(config.wbit, signed=True, symmetric=True,
-                                  per_channel=config.per_channel, ch_axis=0, **config.weight_kwargs)
+                self.wq[k] = quantizer_class(lc.weight_quantizer)(
+                    lc.wbit, signed=True, symmetric=True, per_channel=lc.per_channel, ch_axis=0,
+                    **config.weight_kwargs)
             elif fn.bias is not None:
                 self.biases[k] = nn.Parameter(fn.bias.to(torch.float32).clone())
             fn.weight = fn.bias = None  # the parameters live here now
             if fn.kind in SCALED_KINDS:
-                bits = io_bits if fn.name in ("input", last) else config.abit
                 signed = False if fn.kind == "softmax" else None
-                self.aq[k] = acls(bits, signed=signed, **config.act_kwargs)
+                self.aq[k] = quantizer_class(lc.act_quantizer)(lc.abit, signed=signed, **config.act_kwargs)
                 self.scale_source[fn.name] = fn.name
             elif fn.kind != "output":
                 self.scale_source[fn.name] = self.scale_source[fn.inputs[0]]

@@ -14,6 +14,7 @@ layer_engine      conv, linear, matmul                 rtl/layer_engine.v (+ mac
 softmax           softmax                              rtl/softmax.v
 lut_layer         lut (GELU, SiLU, sigmoid, ...)       rtl/lut_layer.v
 layernorm         layernorm                            rtl/layernorm.v
+pool              maxpool, avgpool                     rtl/pool.v (+ requant)
 eltwise           add, concat (the rescales), relu     rtl/eltwise.v (+ requant)
 ================  ===================================  ==============================
 
@@ -134,9 +135,10 @@ def _registry() -> dict[str, Unit]:
     from .layer_engine import UNIT as engine
     from .layernorm import UNIT as layernorm
     from .lut_layer import UNIT as lut_layer
+    from .pool import UNIT as pool
     from .softmax import UNIT as softmax
 
-    return {u.name: u for u in (engine, softmax, lut_layer, layernorm, eltwise)}
+    return {u.name: u for u in (engine, softmax, lut_layer, layernorm, pool, eltwise)}
 
 
 UNITS: dict[str, Unit] = {}
