@@ -35,7 +35,7 @@ CNN, VIT = "digits-cnn", "digits-vit"
 # the unit's own cycle count of every layer (8x8 array for the engine)
 CYCLES = {
     (CNN, "conv1"): 168, (CNN, "conv2"): 1176, (CNN, "conv3"): 2328, (CNN, "conv4"): 2328,
-    (CNN, "fc"): 88,
+    (CNN, "fc"): 88, (CNN, "avgpool"): 518,
     (VIT, "patch_embed.proj"): 127, (VIT, "head"): 120,
     (VIT, "blocks.0.attn.qkv"): 2616, (VIT, "blocks.0.attn.qk"): 456, (VIT, "blocks.0.attn.av"): 330,
     (VIT, "blocks.0.attn.proj"): 888, (VIT, "blocks.0.mlp.fc1"): 1752, (VIT, "blocks.0.mlp.fc2"): 1752,

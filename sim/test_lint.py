@@ -55,6 +55,10 @@ CORNERS = {
     "eltwise": [dict(LANES=3, IN_BITS=4, OUT_BITS=12, MULT_BITS=16, SHIFT_BITS=5),
                 dict(IN_BITS=2, OUT_BITS=2, MULT_BITS=8, SHIFT_BITS=3)],
     "tb_eltwise": [dict(LANES=2, IN_BITS=4, OUT_BITS=12, MULT_BITS=16)],
+    "pool": [dict(IN_BITS=2, OUT_BITS=2, ACCW=5, MULT_BITS=8, SHIFT_BITS=3, DIMW=1, AW=2),
+             dict(IN_BITS=4, OUT_BITS=12, ACCW=12, MULT_BITS=16, DIMW=8, AW=9),
+             dict(IN_BITS=8, OUT_BITS=4, AW=40)],
+    "tb_pool": [dict(IN_BITS=4, OUT_BITS=6, ACCW=12, MULT_BITS=16, DIMW=8, NJOBS=3, GAPS=1)],
     "tb_image": [dict(WIDTH=1, LANES=3, WORDS=6)],
     "tb_dump": [dict(WIDTH=1, LANES=3, NVEC=2)],
 }
