@@ -1,7 +1,9 @@
 # t2c top-level Makefile.  Every target builds/uses the local virtual environment .venv/
 # and installs what it needs (Python packages; iverilog via apt when missing).
 #
-#   make sim LAYER=conv3 [MODEL=digits-cnn] [SIM=icarus|verilator] [WAVES=1]
+#   make sim LAYER=conv3 [MODEL=digits-cnn | GOLDEN=DIR | GRAPH=net.t2c] [SIM=icarus|verilator]
+#            [WAVES=1] [PIXELS=N] [ROWS=8] [COLS=8] [RTL_DIR=DIR] [ARGS="more t2c sim options"]
+#            (= t2c sim, docs/testbench.md; any other variable is an error)
 #   make test          Python unit tests + cocotb RTL tests (what CI runs)
 #   make venv          the environment with every extra
 #   make golden        regenerate golden/digits-cnn (byte-for-byte deterministic)
@@ -19,6 +21,14 @@ LAYER  ?= conv3
 SIM    ?= icarus
 WAVES  ?= 0
 JOBS   ?= auto
+
+# Variables `make` accepts on its command line; any other is an error, not silently ignored.
+ALLOWED_VARS := MODEL LAYER SIM WAVES PIXELS GOLDEN GRAPH ROWS COLS RTL_DIR JOBS PYTHON ARGS
+GIVEN_VARS   := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+UNKNOWN_VARS := $(filter-out $(ALLOWED_VARS),$(GIVEN_VARS))
+ifneq ($(UNKNOWN_VARS),)
+$(error unknown variable $(firstword $(UNKNOWN_VARS)); make takes $(ALLOWED_VARS))
+endif
 
 .PHONY: venv test test-python test-sim lint sim golden bench report clean iverilog mutate
 
@@ -51,9 +61,13 @@ test-sim: venv iverilog
 golden: venv
 	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
 
+SIM_SOURCE = $(if $(GOLDEN),--golden '$(GOLDEN)',$(if $(GRAPH),--graph '$(GRAPH)',--model '$(MODEL)'))
+
 sim: venv iverilog
-	@$(VENV)/bin/t2c sim --model '$(MODEL)' --layer '$(LAYER)' --sim '$(SIM)' \
-	  $(if $(filter-out 0 no false off,$(WAVES)),--waves) $(if $(PIXELS),--pixels '$(PIXELS)')
+	@$(VENV)/bin/t2c sim $(SIM_SOURCE) --layer '$(LAYER)' --sim '$(SIM)' \
+	  $(if $(filter-out 0 no false off,$(WAVES)),--waves) $(if $(PIXELS),--pixels '$(PIXELS)') \
+	  $(if $(ROWS),--rows '$(ROWS)') $(if $(COLS),--cols '$(COLS)') $(if $(RTL_DIR),--rtl-dir '$(RTL_DIR)') \
+	  $(ARGS)
 
 bench: venv iverilog
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -58,7 +58,7 @@ def _runnable(cmd: str) -> bool:
     words = [w for w in shlex.split(cmd) if "=" not in w or w.startswith("-")]
     head = words[0] if words else ""
     return head in ("t2c", ".venv/bin/t2c") or cmd.startswith("make sim") or \
-        (words[:3] == ["python", "-m", "t2c.cli"])
+        (words[:3] == ["python", "-m", "t2c.cli"]) or cmd.startswith("python examples/")
 
 
 def _not_run(cmd: str) -> str | None:
