@@ -318,3 +318,40 @@ def test_vectors_cover_the_ports(config):
     assert count_ties(v, cfg["mult_bits"]) > 1000
     with pytest.raises(ValueError, match="cannot run this: a "):
         unit.check_fits(params, {**v, "a": v["a"] + 10_000})
+
+
+# ------------------------------------------------------------------ synthetic layers
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
+def test_eltwise_layers(sim, tmp_path, request):
+    """The unit's layer path (t2c.sim.layers.run_layer, what `t2c sim` runs) on layers the
+    default models lack or have only per tensor: a standalone ReLU6-like clip (zero point
+    -20, qmax 60), an add with per-channel multipliers on the channel axis (the
+    converter's quantize_multiplier_common), and a concat of an unsigned and a signed
+    input along the channel axis, written as golden vectors by t2c.golden.write_golden."""
+    from t2c.golden import write_golden
+    from t2c.ir import Add, Concat, Constant, IntGraph, ReLU, Requant, TensorSpec
+    from t2c.sim.golden_dirs import open_golden
+    from t2c.sim.layers import run_layer
+
+    toolchain.require_simulator(sim)
+    rng = np.random.default_rng(test_seed())
+    x = rng.integers(-128, 128, (1, 4, 5, 6))
+    relu = ReLU("relu", ["x"], "relu", zero_point=-20, qmax=60)
+    ms, s = arith.quantize_multiplier_common(np.array([[0.7, 0.2, 1.3, 0.01], [0.4, 0.4, 0.9, 2.0]]))
+    add = Add("add", ["relu", "x"], "add", a_zero_point=-20,
+              requant=Requant(ms[0], s, 3, -128, 127, residual_m=ms[1], residual_zero_point=0))
+    rq = [Requant(*(np.atleast_1d(v) for v in arith.quantize_multiplier(r)), -7, -128, 127) for r in (0.6, 1.7)]
+    u = TensorSpec("u", (1, 2, 5, 6), 8, False, 0, 0.1)
+    cat = Concat("cat", ["u", "add"], "cat", dim=1, input_zero_points=[0, 3], requants=rq)
+    specs = {"x": TensorSpec("x", x.shape, 8, True, 0, 0.1), "relu": TensorSpec("relu", x.shape, 8, True, -20, 0.1),
+             "add": TensorSpec("add", x.shape, 8, True, 3, 0.1), "u": u,
+             "cat": TensorSpec("cat", (1, 6, 5, 6), 8, True, -7, 0.1)}
+    const = rng.integers(0, 256, u.shape)
+    graph = IntGraph([relu, add, Constant("u", [], "u", value=const), cat], specs, "x", "cat")
+    golden = open_golden(write_golden(graph, x, tmp_path / "g"))
+    for layer in ("relu", "add", "cat"):
+        res = run_layer(golden, layer, SimOptions(sim=sim, tag=f"{request.node.name}-{layer}"))
+        print(res.verdict())
+        n = int(np.prod(golden.tensor(layer, "output").shape))
+        assert res.passed and res.unit == "eltwise", res.message
+        assert res.cycles == n + 1 + unit.LATENCY

@@ -375,3 +375,41 @@ def test_cycles_formula():
     assert unit.cycles(descs) == sum(d.taps + 2 for d in descs) + 4
     assert unit.cycles(descs, gaps=1) > unit.cycles(descs)
     assert unit.cycles(descs[:1]) == descs[0].taps + 6
+
+
+# ------------------------------------------------------------------ synthetic layers
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
+def test_pool_layers(sim, tmp_path, request):
+    """The unit's layer path (t2c.sim.layers.run_layer, what `t2c sim` runs) on layers the
+    default models lack: a padded, dilated, strided max pool and a per-channel average pool
+    (three multipliers, zero point -3) over two images, written as golden vectors by
+    t2c.golden.write_golden from the IR executor; cycles as pinned by the formula."""
+    from t2c.golden import write_golden
+    from t2c.ir import IntGraph, TensorSpec
+    from t2c.sim.golden_dirs import open_golden
+    from t2c.sim.layers import run_layer
+
+    toolchain.require_simulator(sim)
+    rng = np.random.default_rng(test_seed())
+    x = rng.integers(-128, 128, (2, 3, 9, 11))
+    mp = MaxPool2d("mp", ["x"], "mp", kernel=(3, 2), stride=(2, 3), padding=(1, 1), dilation=(2, 3))
+    m, s = arith.quantize_multiplier(np.array([0.3, 0.05, 0.9]) / 4)
+    ap = AvgPool2d("ap", ["mp"], "ap", kernel=(2, 2), stride=(1, 1), padding=(1, 0), x_zero_point=-3,
+                   requant=Requant(np.asarray(m), np.asarray(s), 5, -128, 127))
+    shapes = {"x": x.shape, "mp": (2, 3, 4, 4), "ap": (2, 3, 5, 3)}
+    graph = IntGraph([mp, ap], {n: TensorSpec(n, sh, 8, True, 0 if n != "ap" else 5, 0.1)
+                                for n, sh in shapes.items()}, "x", "ap")
+    golden = open_golden(write_golden(graph, x, tmp_path / "g"))
+    for layer, op in (("mp", mp), ("ap", ap)):
+        assert golden.tensor(layer, "output").shape == shapes[layer]
+        desc = layout_desc(op, shapes[op.inputs[0]])
+        res = run_layer(golden, layer, SimOptions(sim=sim, tag=f"{request.node.name}-{layer}"))
+        print(res.verdict())
+        assert res.passed and res.unit == "pool", res.message
+        assert res.cycles == desc.taps + 6 == unit.cycles([desc])
+
+
+def layout_desc(op, shape) -> PoolDesc:
+    n, c, h, w = shape
+    return PoolDesc(isinstance(op, AvgPool2d), True, n * c, h, w, op.kernel, op.stride, op.padding,
+                    getattr(op, "dilation", (1, 1)))
