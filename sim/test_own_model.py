@@ -84,3 +84,27 @@ def test_per_layer_config_cosimulates(sim, project):
     for layer in ("stem.0", "conv_a", "conv_b", "head"):
         out = t2c("sim", "--golden", gdir.name, "--layer", layer, "--sim", sim, cwd=project)
         assert " PASS 0/" in out, out
+
+
+def test_batch_runs_image_by_image(project, tmp_path):
+    """--batch 3: the golden input holds three images; a conv runs them one after the other
+    on one build (3x the cycles of one), and a flipped bit in the last image is named with
+    its batch index."""
+    from t2c.sim.golden_dirs import open_golden
+    from t2c.sim.layers import run_layer
+    from t2c.sim.units import SimOptions
+    from test_layers import flip_bit
+
+    sim = toolchain.first_simulator()
+    t2c("golden", *MODEL, "--batch", "3", "--out", "golden-b3", cwd=project)
+    t2c("golden", *MODEL, "--out", "golden-b1", cwd=project)
+    one = run_layer(open_golden(project / "golden-b1"), "conv_a", SimOptions(sim=sim, tag="batch1"))
+    three = run_layer(open_golden(project / "golden-b3"), "conv_a", SimOptions(sim=sim, tag="batch3"))
+    assert one.passed and three.passed, three.message
+    assert three.compared == 3 * one.compared and three.cycles == 3 * one.cycles
+    assert three.stats["images"] == 3 and three.stats["eng_steps"] == 3 * one.stats["eng_steps"]
+    shutil.copytree(project / "golden-b3", tmp_path / "g")
+    idx, old, new = flip_bit(tmp_path / "g", "conv_a", 2 * 512 + 7, 0)
+    assert idx[0] == 2
+    bad = run_layer(open_golden(tmp_path / "g"), "conv_a", SimOptions(sim=sim, tag="batch3-flip"))
+    assert bad.mismatches == 1 and [(m.index, m.expected, m.got) for m in bad.first] == [(idx, new, old)]

@@ -227,9 +227,7 @@ class EngineLayer:
         if kind == "matmul":
             return cls._from_golden_matmul(golden, name, a, t)
         w = golden.tensor(name, "weight")
-        if kind == "conv":
-            if x["shape"][0] != 1:
-                raise ValueError(f"layer {name!r}: the engine runs batch 1 convs, input shape {x['shape']}")
+        if kind == "conv":  # one image: a batch runs image by image (in_shape / out_shape of one)
             _, cin, h, wd = x["shape"]
             _, cout, oh, ow = y["shape"]
             geo = dict(kernel=tuple(a["kernel"]), stride=tuple(a["stride"]),
@@ -249,6 +247,8 @@ class EngineLayer:
                     s=_per_channel(golden.tensor(name, "s"), cout),
                     out_shape=tuple(y["shape"]), in_shape=tuple(x["shape"]),
                     meta={"model": golden.manifest.get("model")})
+        if kind == "conv":
+            layer.in_shape, layer.out_shape = (1, *layer.in_shape[1:]), (1, *layer.out_shape[1:])
         if "residual_m" in t:
             r = t["residual"]
             layer.residual_m = _per_channel(golden.tensor(name, "residual_m"), cout)

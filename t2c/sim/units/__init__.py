@@ -104,14 +104,19 @@ class Workspace:
     def __init__(self, unit: str, options: SimOptions, tag: str):
         self.unit, self.options, self.tag = unit, options, tag
         self._stack = contextlib.ExitStack()
+        self._held: set[Path] = set()
 
     def dir(self, parameters: dict) -> Path:
+        """The build directory for ``parameters``, locked for this run (once: the images of
+        a batch run one after the other in the same directory and reuse its build)."""
         from ..build import exclusive
 
         o = self.options
         d = build_dir_for(self.unit, o.sim, self.tag, parameters, o.rtl_dirs, o.waves, o.build_root,
                           o.fast_build)
-        self._stack.enter_context(exclusive(d))
+        if d not in self._held:
+            self._stack.enter_context(exclusive(d))
+            self._held.add(d)
         return d
 
     def close(self) -> None:
@@ -121,6 +126,9 @@ class Workspace:
 class Unit(Protocol):
     name: str
     ops: tuple[str, ...]
+    # True for layers the unit runs one image at a time (a batch is run image by image on
+    # the same build, and the outputs are put back together); absent means False
+    per_image: Callable[[LayerCase], bool]
 
     def check(self, layer: LayerCase, options: SimOptions) -> None:
         """Raise ValueError if the unit cannot run ``layer`` with ``options`` (before any work)."""

@@ -95,6 +95,11 @@ class LayerEngine:
     name = "layer_engine"
     ops = E.ENGINE_OPS
 
+    def per_image(self, case: LayerCase) -> bool:
+        """Convs run one image at a time (linear layers and matmuls fold the batch into
+        their rows already)."""
+        return case.op == "conv"
+
     def check(self, case: LayerCase, options: SimOptions) -> None:
         engine_layer(case, options).check(geometry(options))
 
