@@ -310,3 +310,34 @@ def test_timing_formula_over_tile_shapes(cin, hw, cout, rows, tmp_path, request)
     assert res.passed, res.message
     want = timing(E.EngineLayer.from_golden(golden, "pw"), E.Geometry(rows=rows))
     assert (res.stats["eng_steps"], res.cycles) == want
+
+
+BATCHED = ["depthwise3x3s2", "grouped7x7s2", "dilated3x3", "residual_signed", "linear_tokens", "matmul_av"]
+
+
+@pytest.mark.parametrize("name", BATCHED)
+def test_batch_of_three_in_one_run(name, tmp_path, request):
+    """Three images through one engine run: convs stacked along H (stride, padding,
+    dilation, groups and a residual keep the images apart), linear layers and matmuls with
+    the batch in their rows; every element equal, K-steps and cycles from the formula."""
+    from t2c.ir import IntGraph
+
+    sim = toolchain.first_simulator()
+    graph, x = synthetic_graph(name)
+    rng = np.random.default_rng([SYNTHETIC_SEED, 3])
+    spec = graph.tensors[graph.input]
+    x3 = np.concatenate([x] + [rng.integers(spec.qmin, spec.qmax + 1, x.shape) for _ in range(2)], axis=0)
+    if name == "matmul_av":  # b (a stored constant) is per batch: repeat it for the new images
+        const = graph.ops[0]
+        graph = IntGraph([type(const)(name=const.name, inputs=[], output=const.output,
+                                      value=np.concatenate([const.value] * 3, axis=0)), *graph.ops[1:]],
+                         graph.tensors, graph.input, graph.output, graph.meta)
+    golden = open_golden(write_golden(graph, x3, tmp_path / name))
+    rows, cols = SYNTHETIC[name].get("geometry", (8, 8))
+    res = run_layer(golden, name, SimOptions(sim=sim, rows=rows, cols=cols, tag=request.node.name))
+    print(res.verdict())
+    assert res.passed and res.compared == int(np.load(tmp_path / name / name / "output.npy").size), res.message
+    layer = E.EngineLayer.from_golden(golden, name)
+    if layer.kind == "conv":
+        layer = E.stack_batch(layer, 3).layer
+    assert (res.stats["eng_steps"], res.cycles) == timing(layer, E.Geometry(rows=rows, cols=cols))

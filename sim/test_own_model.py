@@ -86,13 +86,15 @@ def test_per_layer_config_cosimulates(sim, project):
         assert " PASS 0/" in out, out
 
 
-def test_batch_runs_image_by_image(project, tmp_path):
-    """--batch 3: the golden input holds three images; a conv runs them one after the other
-    on one build (3x the cycles of one), and a flipped bit in the last image is named with
-    its batch index."""
+def test_batch_runs_in_one_engine_run(project, tmp_path):
+    """--batch 3: the golden input holds three images; a conv runs them stacked along H in
+    one engine run (K-steps and cycles as the timing formula says for the stacked layer),
+    and a flipped bit in the last image is named with its batch index."""
+    from t2c.export import engine as E
     from t2c.sim.golden_dirs import open_golden
     from t2c.sim.layers import run_layer
     from t2c.sim.units import SimOptions
+    from t2c.sim.units.layer_engine import timing
     from test_layers import flip_bit
 
     sim = toolchain.first_simulator()
@@ -101,8 +103,9 @@ def test_batch_runs_image_by_image(project, tmp_path):
     one = run_layer(open_golden(project / "golden-b1"), "conv_a", SimOptions(sim=sim, tag="batch1"))
     three = run_layer(open_golden(project / "golden-b3"), "conv_a", SimOptions(sim=sim, tag="batch3"))
     assert one.passed and three.passed, three.message
-    assert three.compared == 3 * one.compared and three.cycles == 3 * one.cycles
-    assert three.stats["images"] == 3 and three.stats["eng_steps"] == 3 * one.stats["eng_steps"]
+    assert three.compared == 3 * one.compared and three.stats["images"] == 3
+    stacked = E.stack_batch(E.EngineLayer.from_golden(open_golden(project / "golden-b1"), "conv_a"), 3).layer
+    assert (three.stats["eng_steps"], three.cycles) == timing(stacked, E.Geometry())
     shutil.copytree(project / "golden-b3", tmp_path / "g")
     idx, old, new = flip_bit(tmp_path / "g", "conv_a", 2 * 512 + 7, 0)
     assert idx[0] == 2

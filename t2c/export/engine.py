@@ -215,19 +215,26 @@ class EngineLayer:
 
     # ---- construction --------------------------------------------------------------
     @classmethod
-    def from_golden(cls, golden, name: str) -> "EngineLayer":
-        """The layer ``name`` of a golden directory (``t2c.golden.read_golden``)."""
+    def from_golden(cls, golden, name: str, shapes: Mapping[str, tuple] | None = None) -> "EngineLayer":
+        """The layer ``name`` of a golden directory (``t2c.golden.read_golden``).
+
+        ``shapes`` ({"input", "residual", "output"} -> shape) replace the golden tensors'
+        shapes: the layer fed other data, e.g. a batch of another size.  A conv describes
+        one image (``stack_batch`` runs a batch); a matmul fed another second operand gets
+        it with ``with_weight``.
+        """
         entry = golden.layer(name)
         kind = entry["op"]
         if kind not in ENGINE_OPS:
             raise ValueError(f"layer {name!r} is {kind!r}; the layer engine runs conv, linear and "
                              f"matmul layers: {', '.join(engine_layer_names(golden))}")
-        a, t = entry["attrs"], entry["tensors"]
+        a = entry["attrs"]
+        t = {k: {**v, "shape": list((shapes or {}).get(k, v["shape"]))} for k, v in entry["tensors"].items()}
         x, y = t["input"], t["output"]
         if kind == "matmul":
             return cls._from_golden_matmul(golden, name, a, t)
         w = golden.tensor(name, "weight")
-        if kind == "conv":  # one image: a batch runs image by image (in_shape / out_shape of one)
+        if kind == "conv":
             _, cin, h, wd = x["shape"]
             _, cout, oh, ow = y["shape"]
             geo = dict(kernel=tuple(a["kernel"]), stride=tuple(a["stride"]),
@@ -263,6 +270,8 @@ class EngineLayer:
         n = bt["shape"][-1]
         g = int(math.prod(lead))
         b = golden.tensor(name, "residual")
+        if b.size != g * k * n:  # another batch: the caller gives b (with_weight)
+            b = np.zeros((g, k, n), dtype=np.int64)
         weight = _i64(b).reshape(g, k, n).transpose(0, 2, 1).reshape(g * n, k, 1, 1)
         return cls(name=name, kind="matmul", in_c=g * k, in_h=rows, in_w=1, out_c=g * n,
                    out_h=rows, out_w=1, kernel=(1, 1), stride=(1, 1), padding=(0, 0),
@@ -648,6 +657,72 @@ def decode_output(words, layer: EngineLayer, geo: Geometry = Geometry()) -> np.n
 def with_pixels(layer: EngineLayer, pix_end: int | None) -> EngineLayer:
     """A copy that computes only output pixels ``[0, pix_end)`` (e.g. a quick run of a big layer)."""
     return replace(layer, pix_end=pix_end)
+
+
+def with_weight(layer: EngineLayer, b) -> EngineLayer:
+    """A matmul with its second operand ``b`` ([..., K, N], e.g. another unit's output) as
+    the weight memory."""
+    g, n = layer.groups, layer.out_c // layer.groups
+    k = layer.in_c // g
+    weight = _i64(b).reshape(g, k, n).transpose(0, 2, 1).reshape(g * n, k, 1, 1)
+    return replace(layer, weight=weight)
+
+
+@dataclass(frozen=True)
+class StackedBatch:
+    """A conv over N images as one conv over the images stacked along H.
+
+    Image i starts at input row ``i * period``; the ``gap = period - H`` rows between two
+    images hold the input zero point (real 0: the padding).  With ``gap >= pad_h`` no
+    window of image i reaches another image, and with ``period % stride_h == 0`` image i's
+    output rows start at row ``i * period / stride_h`` of the stacked output; the output
+    rows between images are computed and dropped.  One engine run, one build, for the
+    whole batch."""
+
+    layer: EngineLayer   # the stacked conv (batch 1, height N * period - gap)
+    images: int
+    period: int          # input rows per image, gap included
+    out_rows: int        # output rows per image (of the original layer)
+
+    @property
+    def out_period(self) -> int:
+        return self.period // self.layer.stride[0]
+
+    def stack_input(self, x) -> np.ndarray:
+        x = _i64(x)
+        n, c, h, w = x.shape
+        out = np.full((1, c, self.layer.in_h, w), self.layer.x_zp, dtype=np.int64)
+        for i in range(n):
+            out[0, :, i * self.period:i * self.period + h] = x[i]
+        return out
+
+    def stack_output(self, y, fill: int) -> np.ndarray:
+        """A tensor in output space (the residual) placed where the stacked conv writes it."""
+        y = _i64(y)
+        n, c, ho, wo = y.shape
+        out = np.full((1, c, self.layer.out_h, wo), fill, dtype=np.int64)
+        for i in range(n):
+            out[0, :, i * self.out_period:i * self.out_period + ho] = y[i]
+        return out
+
+    def unstack(self, y) -> np.ndarray:
+        y = np.asarray(y)
+        return np.concatenate([y[:, :, i * self.out_period:i * self.out_period + self.out_rows]
+                               for i in range(self.images)], axis=0)
+
+
+def stack_batch(layer: EngineLayer, images: int) -> StackedBatch:
+    """The stacked conv of ``images`` images of ``layer`` (see StackedBatch)."""
+    (sh, _), (ph, _), (dh, _) = layer.stride, layer.padding, layer.dilation
+    gap = ph
+    while (layer.in_h + gap) % sh:
+        gap += 1
+    period = layer.in_h + gap
+    in_h = images * period - gap
+    out_h = (in_h + 2 * ph - dh * (layer.kernel[0] - 1) - 1) // sh + 1
+    stacked = replace(layer, in_h=in_h, out_h=out_h, in_shape=(1, layer.in_c, in_h, layer.in_w),
+                      out_shape=(1, layer.out_c, out_h, layer.out_w), pix_end=None)
+    return StackedBatch(stacked, images, period, layer.out_h)
 
 
 # =====================================================================================

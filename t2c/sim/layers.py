@@ -129,46 +129,21 @@ def run_layer(golden: Golden, layer: str, options: SimOptions = SimOptions(),
     if expected is None:
         expected = case.tensor("output")
     ws = Workspace(unit.name, options, options.tag or f"{case.model}-{layer}")
-    n_img = int(np.shape(inputs[0])[0]) if np.ndim(inputs[0]) and getattr(unit, "per_image", None) \
-        and unit.per_image(case) else 1
-    pieces = [(inputs, expected)] if n_img == 1 else \
-        [([np.asarray(x)[i:i + 1] for x in inputs], np.asarray(expected)[i:i + 1]) for i in range(n_img)]
-    runs, decoded, jobs = [], [], []
     try:
-        for ins, want in pieces:  # a batch of images: one after the other, on one build
-            ujob = unit.job(case, ins, want, options, ws)
-            run = run_job(ujob.sim_job)
-            runs.append(run)
-            jobs.append(ujob)
-            decoded.append(ujob.decode(run))
+        ujob = unit.job(case, inputs, expected, options, ws)
+        run = run_job(ujob.sim_job)
+        got = ujob.decode(run)
     finally:
         ws.close()
-    ujob = jobs[0]
     comparisons = {}
-    for name in ujob.expected:
-        want = _stack([j.expected[name] for j in jobs])
-        got = _stack([d[name][0] for d in decoded])
-        valid = _stack([d[name][1] for d in decoded])
-        mask = _stack([j.mask for j in jobs]) if name == "output" and ujob.mask is not None else None
-        comparisons[name] = compare(want, got, valid=valid, mask=mask,
+    for name, want in ujob.expected.items():
+        g, valid = got[name]
+        comparisons[name] = compare(want, g, valid=valid, mask=ujob.mask if name == "output" else None,
                                     names=ujob.names if name == "output" else None)
-    counters = [r.counters for r in runs]
-    cycles = sum(int(c[ujob.cycles_counter]) if ujob.cycles_counter else r.cycles for c, r in zip(counters, runs))
-    stats = dict(ujob.stats)
-    if n_img > 1:
-        stats.update(images=n_img, macs=sum(j.stats.get("macs", 0) for j in jobs) or None)
-    for key in counters[0]:
-        vals = [c[key] for c in counters if c.get(key) is not None]
-        if vals:
-            stats[key] = sum(vals)
-    return UnitRun(case.model, layer, case.op, unit.name, options.sim, comparisons, cycles,
-                   time.perf_counter() - t0, sum(r.sim_s for r in runs), ujob.sim_job.build_dir,
-                   runs[-1].waves, {k: v for k, v in stats.items() if v is not None})
-
-
-def _stack(parts: list[np.ndarray]) -> np.ndarray:
-    """One image's arrays as they are; several images' joined on the batch axis."""
-    return parts[0] if len(parts) == 1 else np.concatenate([np.asarray(p) for p in parts], axis=0)
+    cycles = run.counters[ujob.cycles_counter] if ujob.cycles_counter else run.cycles
+    return UnitRun(case.model, layer, case.op, unit.name, options.sim, comparisons, int(cycles),
+                   time.perf_counter() - t0, run.sim_s, ujob.sim_job.build_dir, run.waves,
+                   {**ujob.stats, **{k: v for k, v in run.counters.items() if v is not None}})
 
 
 __all__ = ["UnitRun", "run_layer", "runnable_layers", "layer_unit", "SimulationError", "units"]

@@ -126,9 +126,6 @@ class Workspace:
 class Unit(Protocol):
     name: str
     ops: tuple[str, ...]
-    # True for layers the unit runs one image at a time (a batch is run image by image on
-    # the same build, and the outputs are put back together); absent means False
-    per_image: Callable[[LayerCase], bool]
 
     def check(self, layer: LayerCase, options: SimOptions) -> None:
         """Raise ValueError if the unit cannot run ``layer`` with ``options`` (before any work)."""

@@ -9,8 +9,6 @@ and error flag are read after the run; the output memory is decoded with
 """
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from ...export import engine as E
@@ -33,8 +31,9 @@ def geometry(options: SimOptions) -> E.Geometry:
     return E.Geometry(rows=options.rows, cols=options.cols)
 
 
-def engine_layer(case: LayerCase, options: SimOptions) -> E.EngineLayer:
-    layer = E.EngineLayer.from_golden(case.golden, case.name)
+def engine_layer(case: LayerCase, options: SimOptions, shapes: dict | None = None) -> E.EngineLayer:
+    """The layer in the engine's terms, for tensors of ``shapes`` (default: the golden ones)."""
+    layer = E.EngineLayer.from_golden(case.golden, case.name, shapes)
     if options.pix_end is not None:
         if not 1 <= options.pix_end <= layer.npix:
             raise ValueError(f"--pixels {options.pix_end} is outside 1..{layer.npix} "
@@ -95,28 +94,37 @@ class LayerEngine:
     name = "layer_engine"
     ops = E.ENGINE_OPS
 
-    def per_image(self, case: LayerCase) -> bool:
-        """Convs run one image at a time (linear layers and matmuls fold the batch into
-        their rows already)."""
-        return case.op == "conv"
-
     def check(self, case: LayerCase, options: SimOptions) -> None:
         engine_layer(case, options).check(geometry(options))
 
     def job(self, case: LayerCase, inputs, expected, options: SimOptions, ws: Workspace) -> UnitJob:
+        """One engine run for the layer fed ``inputs``.  A batch of N images: a linear layer
+        or a matmul folds it into its rows; a conv runs the images stacked along H
+        (``t2c.export.engine.stack_batch``), all in one run."""
         geo = geometry(options)
-        layer = engine_layer(case, options)
+        shapes = {"input": np.shape(inputs[0]), "output": np.shape(expected)}
+        if len(inputs) > 1:
+            shapes["residual"] = np.shape(inputs[1])
+        layer = engine_layer(case, options, shapes)
+        x, residual = inputs[0], (inputs[1] if len(inputs) > 1 else None)
+        if layer.kind == "matmul":  # the second operand is the weight memory, not a residual
+            layer, residual = E.with_weight(layer, residual), None
+        n_img = shapes["input"][0] if layer.kind == "conv" else 1
+        stack, want = None, np.asarray(expected)
+        if n_img > 1:
+            if options.pix_end is not None:
+                raise ValueError("--pixels runs one image; this batch has " + str(n_img))
+            stack = E.stack_batch(layer, n_img)
+            per_image, layer = layer, stack.layer
+            x = stack.stack_input(x)
+            residual = None if residual is None else stack.stack_output(residual, per_image.r_zp)
         params = E.hdl_parameters(layer, geo)
         bdir = ws.dir(params)
-        x, residual = inputs[0], (inputs[1] if layer.residual or layer.kind == "matmul" else None)
-        if layer.kind == "matmul":  # the second operand is the weight memory, not a residual
-            layer = _with_weight(layer, residual)
-            residual = None
         out_lay = E.layouts(geo, layer)[E.OUTPUT_NAME]
-        fits = out_lay.elem_min <= int(np.min(expected)) and int(np.max(expected)) <= out_lay.elem_max
+        fits = stack is None and out_lay.elem_min <= int(np.min(want)) and int(np.max(want)) <= out_lay.elem_max
         # output.hex: the expected output memory, for users comparing memory dumps (skipped
-        # when a test corrupted the golden output beyond the output codes' range)
-        images = E.write_images(layer, x, residual, bdir / IMAGES, geo, expected=expected if fits else None)
+        # for a stacked batch and when a test corrupted the golden output beyond the codes' range)
+        images = E.write_images(layer, x, residual, bdir / IMAGES, geo, expected=want if fits else None)
         imgs = [Image(E.FILE_PARAMETERS[name], path, images.words[name], MEMORIES[name],
                       ((images.words[name], images.guards[name]),))
                 for name, path in images.paths.items() if name in MEMORIES]
@@ -128,22 +136,16 @@ class LayerEngine:
                          quiet=options.quiet)
 
         def read(run):
-            return {"output": decode(layer, geo, run.job.dump_path("Y_FILE"))}
+            got, valid = decode(layer, geo, run.job.dump_path("Y_FILE"))
+            if stack is not None:
+                got, valid = stack.unstack(got), stack.unstack(valid)
+            return {"output": (got, valid)}
 
-        return UnitJob(sim_job, {"output": np.asarray(expected)}, read,
-                       index_names(np.shape(expected), layer.kind), computed_mask(layer),
-                       {"macs": layer.macs, "rows": geo.rows, "cols": geo.cols,
-                        "k": layer.k, "pixels": layer.pixels_computed}, cycles_counter="eng_cycles")
-
-
-def _with_weight(layer: E.EngineLayer, b) -> E.EngineLayer:
-    """A matmul's second operand ``b`` (given, e.g. an RTL output) as the weight memory."""
-    if b is None:
-        return layer
-    g, n = layer.groups, layer.out_c // layer.groups
-    k = layer.in_c // g
-    weight = np.asarray(b, dtype=np.int64).reshape(g, k, n).transpose(0, 2, 1).reshape(g * n, k, 1, 1)
-    return replace(layer, weight=weight)
+        macs = layer.macs if stack is None else n_img * per_image.macs  # useful MACs only
+        return UnitJob(sim_job, {"output": want}, read, index_names(np.shape(expected), layer.kind),
+                       computed_mask(layer) if stack is None else None,
+                       {"macs": macs, "rows": geo.rows, "cols": geo.cols, "k": layer.k, "images": n_img,
+                        "pixels": layer.pixels_computed}, cycles_counter="eng_cycles")
 
 
 UNIT = LayerEngine()
