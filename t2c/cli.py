@@ -19,6 +19,7 @@ import hashlib
 import json
 import sys
 import time
+from dataclasses import replace
 
 from .errors import guarded
 
@@ -279,25 +280,38 @@ def _sim_golden(args):
     return open_golden(d)
 
 
+def _sim_options(args):
+    from .sim.hdl import user_rtl_dirs
+    from .sim.units import SimOptions
+
+    return SimOptions(sim=args.sim, rows=args.rows, cols=args.cols,
+                      rtl_dirs=user_rtl_dirs(args.rtl_dir) if args.rtl_dir else None,
+                      waves=args.waves and not args.all, pix_end=args.pixels)
+
+
 def cmd_sim(args):
-    """One layer of a golden directory on its RTL unit: a one-line verdict, exit 1 on a mismatch."""
+    """One layer (``--layer``) or the whole network (``--all``) of a golden directory on the
+    RTL: a verdict, exit 1 on a mismatch."""
     from .errors import MismatchError
     from .sim.build import SimulationError
-    from .sim.hdl import user_rtl_dirs
     from .sim.layers import run_layer
-    from .sim.units import SimOptions, load_unit_file
+    from .sim.units import load_unit_file
 
     for path in args.unit or []:
         load_unit_file(path)
+    if args.all or args.layer == "all":
+        return _sim_network(args)
+    for opt in ("dataset", "report"):
+        if getattr(args, opt):
+            raise ValueError(f"--{opt} goes with --all (the whole network)")
+    if not args.layer:
+        raise ValueError("say which layer: --layer NAME (see `t2c layers`), or --all for the whole network")
     golden = _sim_golden(args)
     model = golden.manifest.get("model") or "model"
-    options = SimOptions(sim=args.sim, rows=args.rows, cols=args.cols,
-                         rtl_dirs=user_rtl_dirs(args.rtl_dir) if args.rtl_dir else None,
-                         waves=args.waves, pix_end=args.pixels)
     if args.pixels is not None and golden.layer(args.layer)["op"] not in ("conv", "linear", "matmul"):
         raise ValueError("--pixels applies to layer-engine layers (conv, linear, matmul) only")
     try:
-        res = run_layer(golden, args.layer, options)
+        res = run_layer(golden, args.layer, _sim_options(args))
     except SimulationError as e:
         raise MismatchError(f"{args.layer} {model} {args.sim}: FAIL ({e})") from None
     print(res.verdict())
@@ -307,6 +321,100 @@ def cmd_sim(args):
         raise MismatchError(f"{res.mismatches} mismatches in {args.layer}")
     if res.waves is not None:
         print(f"  waveform: {res.waves}")
+
+
+def _dataset(args):
+    """(input codes, labels or None, reference tensor of every layer) of ``--dataset``."""
+    import numpy as np
+
+    graph, _, label = _graph(args)
+    if args.dataset == "test":
+        spec = args.model or args.model_default
+        if spec not in ("digits-cnn", "digits-vit") and not str(label).startswith("digits"):
+            raise ValueError("--dataset test is the held-out digits split: use it with digits-cnn or digits-vit; "
+                             "other models take --dataset FILE (.npy samples, or .npz with x and labels y)")
+        from .models.digits import digits_split
+
+        _, _, xte, yte = digits_split()
+        x, y = xte.numpy(), yte.numpy()
+    else:
+        from .data import load_samples
+
+        spec = graph.tensors[graph.input]
+        x = load_samples(args.dataset, (1, *spec.shape[1:]))
+        y = None
+        if str(args.dataset).endswith(".npz"):
+            with np.load(args.dataset, allow_pickle=False) as z:
+                y = z["y"] if "y" in z.files else None
+    x_int = graph.quantize_input(x)
+    rec = graph.run(x_int, record=True)
+    return x_int, y, {name: r.output for name, r in rec.layers.items()}
+
+
+def _sim_network(args):
+    """``t2c sim --all``: every layer chained on the RTL, a per-layer table and a verdict."""
+    import numpy as np
+
+    from .errors import MismatchError
+    from .sim.layers import run_layer
+    from .sim.network import merge_runs, run_network
+
+    if args.layer not in (None, "all"):
+        raise ValueError("give --layer NAME or --all, not both")
+    if args.pixels is not None:
+        raise ValueError("--pixels applies to one layer, not to --all")
+    golden = _sim_golden(args)
+    options = _sim_options(args)
+    inputs = labels = expected = None
+    if args.dataset:
+        inputs, labels, expected = _dataset(args)
+        options = replace(options, fast_build=False)  # long simulations: Verilator's optimised build
+    chunk = args.chunk or (len(inputs) if inputs is not None else 1)
+    runs = []
+    starts = range(0, len(inputs), chunk) if inputs is not None else [None]
+    for i in starts:
+        part_in = None if i is None else inputs[i:i + chunk]
+        part_exp = None if i is None else {k: v[i:i + chunk] if np.ndim(v) and np.shape(v)[0] == len(inputs)
+                                           else v for k, v in expected.items()}
+        runs.append(run_network(golden, options, inputs=part_in, expected=part_exp, keep_going=args.keep_going,
+                                progress=True))
+        if runs[-1].stopped_at:
+            break
+    net = merge_runs(runs) if len(runs) > 1 else runs[0]
+    print(net.table())
+    print(net.verdict())
+    extra = {}
+    if inputs is not None and net.output is not None:
+        ref, got = np.asarray(net.expected_output), np.asarray(net.output)
+        equal = int((ref.reshape(len(ref), -1) == got.reshape(len(got), -1)).all(axis=1).sum())
+        line = f"dataset: {equal}/{len(ref)} output vectors equal to the integer reference"
+        extra["dataset"] = {"images": len(ref), "outputs_equal": equal}
+        if labels is not None:
+            acc_rtl = 100.0 * float((got.argmax(1) == labels).mean())
+            acc_ref = 100.0 * float((ref.argmax(1) == labels).mean())
+            line += f"; top-1 accuracy: RTL {acc_rtl:.2f}%, integer reference {acc_ref:.2f}%"
+            extra["dataset"].update(rtl_top1=round(acc_rtl, 4), reference_top1=round(acc_ref, 4))
+        print(line)
+    for r in net.failures:
+        msg = r.run.message if r.run is not None else r.comparison.message(f"{net.model} {r.layer}")
+        print(msg if r.run is None else "\n".join(msg.splitlines()[:-1]))
+        if r.inputs_at_failure:
+            print(f"  inputs at the first element: {r.inputs_at_failure}")
+        print(f"  (fed from the {'RTL outputs before it' if r.fed_from == 'rtl' else 'golden tensors'})")
+    if net.failures and args.waves:
+        first = net.failures[0]
+        if first.replay is not None:
+            fed, want = first.replay
+            again = run_layer(golden, first.layer, replace(options, waves=True, tag=f"{net.model}-waves"),
+                              inputs=fed, expected=want)
+            print(f"  waveform of {first.layer} alone: {again.waves}")
+    if args.report:
+        from .sim.report import write_report
+
+        print(f"wrote {write_report(net, args.report, extra, force=args.force)}/report.json and report.png")
+    if not net.passed:
+        raise MismatchError(f"{len(net.failures)} layer(s) differ" + (f"; stopped at {net.stopped_at}"
+                                                                       if net.stopped_at else ""))
 
 
 def cmd_report(args):
@@ -363,7 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "(exit 0 pass, 1 mismatch)")
     _add_model_args(p)
     p.add_argument("--golden", help="a golden directory written by `t2c golden` (instead of a model)")
-    p.add_argument("--layer", required=True, help="layer name (see `t2c layers`)")
+    p.add_argument("--layer", help="layer name (see `t2c layers`); `all`: the whole network")
+    p.add_argument("--all", action="store_true",
+                   help="the whole network, chained: each layer fed the RTL outputs before it")
+    p.add_argument("--continue", dest="keep_going", action="store_true",
+                   help="with --all: after a failing layer go on from its golden output")
+    p.add_argument("--dataset", help="with --all: run a dataset through the RTL network: `test` (the "
+                                     "held-out digits) or FILE (.npy samples, .npz with x and labels y)")
+    p.add_argument("--chunk", type=int_in(1), help="with --dataset: images per simulation (default all)")
+    p.add_argument("--report", help="with --all: write report.json and report.png into this directory")
+    p.add_argument("--force", action="store_true", help="replace --report even if it holds other files")
     p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"])
     p.add_argument("--waves", action="store_true", help="keep a waveform in the build directory")
     p.add_argument("--pixels", type=int_in(1), help="layer engine: compute only the first N output pixels")

@@ -141,6 +141,10 @@ class Golden:
                 return layer
         raise KeyError(f"unknown layer {name!r} in {self.root}; valid layers: {', '.join(self.layer_names)}")
 
+    def input(self) -> np.ndarray:
+        """The golden input codes (int64)."""
+        return np.load(self.root / self.manifest["input"]["file"], allow_pickle=False).astype(np.int64)
+
     def tensor(self, layer: str, tensor: str) -> np.ndarray:
         """One tensor of one layer as int64 (checksum already verified)."""
         entry = self.layer(layer)["tensors"]

@@ -36,6 +36,7 @@ class UnitRun:
     build_dir: Path
     waves: Path | None = None
     stats: dict = field(default_factory=dict)
+    got: np.ndarray | None = None      # what the RTL produced: the output tensor, decoded
 
     @property
     def output(self) -> Comparison:
@@ -143,7 +144,8 @@ def run_layer(golden: Golden, layer: str, options: SimOptions = SimOptions(),
     cycles = run.counters[ujob.cycles_counter] if ujob.cycles_counter else run.cycles
     return UnitRun(case.model, layer, case.op, unit.name, options.sim, comparisons, int(cycles),
                    time.perf_counter() - t0, run.sim_s, ujob.sim_job.build_dir, run.waves,
-                   {**ujob.stats, **{k: v for k, v in run.counters.items() if v is not None}})
+                   {**ujob.stats, **{k: v for k, v in run.counters.items() if v is not None}},
+                   np.asarray(got["output"][0]))
 
 
 __all__ = ["UnitRun", "run_layer", "runnable_layers", "layer_unit", "SimulationError", "units"]

@@ -124,6 +124,18 @@ def available_simulators() -> list[str]:
 
 
 
+@functools.lru_cache(maxsize=None)
+def simulator_version(sim: str) -> str | None:
+    """The simulator's own version line (for reports), None when it is not installed."""
+    cmd = {"icarus": ["iverilog", "-V"], "verilator": ["verilator", "--version"]}[sim]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = (out.stdout or out.stderr).strip().splitlines()
+    return lines[0].strip() if lines else None
+
+
 def require_simulator(sim: str) -> None:
     """In a pytest test: skip with the install hint when ``sim`` cannot run here."""
     reason = simulator_missing(sim)
