@@ -403,6 +403,29 @@ def test_requant(sim, config, request):
         assert run.cycles == n // lanes + 1 + LATENCY  # NVEC + 4
 
 
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
+def test_requant_ignores_add_i_without_addend(sim, request):
+    """ADD_BITS = 0: add_i is ignored (rtl/requant.v header).  The wrapper drives it with all
+    ones (-1 per 1-bit lane, ADD_TIE=1) instead of 0 and the results are still
+    t2c.arith.requantize's on the edge vectors (every shift 0..63, exact ties), which the
+    formula with add = -1 would not give (tools/mutate.py: the addend added for
+    ADD_BITS >= 0 survived the suite, whose wrapper ties add_i to 0)."""
+    toolchain.require_simulator(sim)
+    cfg = CONFIGS["mult16"]
+    vec = make_vectors(np.random.default_rng(test_seed()), cfg, n_random=4096)
+    run, y, valid = simulate(sim, dict(cfg, ADD_TIE=1), request.node.name, vec)
+    n, lanes, mb = len(vec["acc"]), cfg["LANES"], cfg["MULT_BITS"]
+    shape = (n // lanes, lanes)
+    expected = reference(vec, mb)
+    cmp = compare(expected.reshape(shape), y.reshape(shape), valid=valid.reshape(shape),
+                  names=("vector", "lane"), inputs={f: vec[f].reshape(shape) for f in FIELDS})
+    assert cmp.mismatches == 0 and cmp.compared == n, cmp.message(f"requant mult16, add_i = -1, on {sim}")
+    with_add = formula(dict(vec, add=np.full(n, -1, dtype=np.int64)), mb)
+    changed = int((with_add != expected).sum())
+    print(f"{request.node.name}: {n} elements equal; adding add_i = -1 would change {changed}")
+    assert changed > 0
+
+
 @pytest.mark.parametrize("config, wrong", [("mult32", "floor"), ("mult32_add41", "no_add")])
 @pytest.mark.parametrize("sim", toolchain.SIMULATORS)
 def test_requant_detects_wrong_reference(sim, config, wrong, request):

@@ -5,7 +5,8 @@
 // the load.
 // Element e = v*LANES + l is lane l of vector v.  With ADD_BITS > 0 the requantizer
 // has its addend and ADD_FILE holds it (ADD_BITS-bit signed values); with
-// ADD_BITS = 0 add_i is tied to 0 and ADD_FILE is not read.  One vector is issued
+// ADD_BITS = 0 add_i is tied to 0 (all ones with ADD_TIE != 0: the requantizer ignores
+// add_i then, sim/test_requant.py checks that) and ADD_FILE is not read.  One vector is issued
 // per cycle (bubbles when GAPS != 0); every output vector is stored in order,
 // written to Y_FILE with $writememh, then `done` rises and `cycles` holds the cycle
 // count.  (Clock and reset: tb_harness; images, issue, dump: tb_image, tb_feed,
@@ -15,6 +16,7 @@ module tb_requant #(
   parameter integer MULT_BITS = 32,
   parameter integer OUTW      = 16,
   parameter integer ADD_BITS  = 0,
+  parameter integer ADD_TIE   = 0,   // ADD_BITS = 0: add_i all zeros (0) or all ones (!= 0)
   parameter integer NVEC      = 1,
   parameter integer GAPS      = 0,
   parameter integer GAP_SEED  = 1,
@@ -67,7 +69,7 @@ module tb_requant #(
       tb_image #(.WIDTH(ADDW), .WORDS(NEL), .LANES(LANES), .FILE(ADD_FILE)) u_add (
         .addr_i(vin), .rd_o(add_rd));
     end else begin : g_no_add
-      assign add_rd = {(LANES*ADDW){1'b0}};
+      assign add_rd = {(LANES*ADDW){ADD_TIE != 0}};
     end
   endgenerate
 
