@@ -805,7 +805,10 @@ def read_dump(path: str | os.PathLike, word_bits: int, count: int) -> tuple[np.n
     if b"/" in data:
         data = _CXX_COMMENT_B.sub(b" ", data)
     toks = [t for t in _ascii(data, "hex").split() if not t.startswith("@")][:count]
-    unknown = np.array([any(c in "xXzZ" for c in t) for t in toks], dtype=bool)
+    if re.search(rb"[xXzZ]", data):
+        unknown = np.array([any(c in "xXzZ" for c in t) for t in toks], dtype=bool)
+    else:  # the common case (Verilator never writes x): no per-word check
+        unknown = np.zeros(len(toks), dtype=bool)
     nl = (word_bits + 63) // 64
     words = np.zeros((count, nl), dtype=np.uint64)
     known = [t for t, u in zip(toks, unknown) if not u]

@@ -155,6 +155,24 @@ def _build_args(job: SimJob) -> list[str]:
     return args
 
 
+STAMP = "build.key"
+
+
+def _verilator_build_current(bdir: Path, top: str, key: str) -> bool:
+    """True when the Verilator model in ``bdir`` was built with ``key`` (sources, parameters,
+    arguments) and no file it depends on (Vtop__ver.d) changed since: the build is skipped
+    (cocotb's runner would run verilator and make again, ~0.3 s, to find nothing to do)."""
+    binary, deps, stamp = bdir / top, bdir / "Vtop__ver.d", bdir / STAMP
+    try:
+        if stamp.read_text() != key:
+            return False
+        built = binary.stat().st_mtime
+        files = deps.read_text().split(":", 1)[1].split()
+        return all(Path(f).stat().st_mtime <= built for f in files if f != "\\")
+    except (OSError, IndexError):
+        return False
+
+
 def _last_lines(path: Path, n: int = 6) -> str:
     try:
         lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
@@ -186,10 +204,19 @@ def run_job(job: SimJob) -> SimRun:
          "error_hint": job.error_hint}, indent=1))
     top = hdl.module_file(job.top, job.rtl_dirs)
     logs = {"build": bdir / "build.log", "sim": bdir / "sim.log"} if job.quiet else {}
+    user_files = sorted(str(f) for d in hdl.user_rtl_dirs(job.rtl_dirs) for f in d.glob("*.v"))
+    key = json.dumps({"top": str(top), "parameters": params, "args": _build_args(job), "waves": job.waves,
+                      "fast_build": job.fast_build, "user_files": user_files}, sort_keys=True)
     try:
+        current = job.sim == "verilator" and _verilator_build_current(bdir, job.top, key)
+        if not current:
+            (bdir / STAMP).unlink(missing_ok=True)
+        runner.skip_build_commands = current  # the runner still records the design for test()
         runner.build(sources=[str(top)], hdl_toplevel=job.top, parameters=params,
                      build_args=_build_args(job), build_dir=bdir, timescale=TIMESCALE,
                      waves=job.waves, always=(job.sim == "icarus"), log_file=logs.get("build"))
+        if job.sim == "verilator" and not current:
+            (bdir / STAMP).write_text(key)
         runner.test(test_module=TEST_MODULE, hdl_toplevel=job.top, build_dir=bdir, test_dir=bdir,
                     extra_env={"T2C_JOB": str(bdir / JOB_NAME)}, timescale=TIMESCALE,
                     waves=job.waves, log_file=logs.get("sim"))

@@ -270,6 +270,8 @@ def _verilator_runner(cxx_opt: str | None = None):
             __tracebackhide__ = True
             is_build = (len(cmds) == 2 and cmds[1][:1] == ["make"]
                         and cmds[0][:1] == [getattr(self, "executable", None)])
+            if is_build and getattr(self, "skip_build_commands", False):
+                return None  # t2c.sim.build found the model current (its stamp and Vtop__ver.d)
             if is_build:
                 extra = ["CFG_CXXFLAGS_PCH_I=-include"] if _pch_flag_missing() else []
                 if cxx_opt:
