@@ -4,7 +4,8 @@
 
 For each model (seeded weights for resnet18 / vit-tiny, 224x224, one image) and MAC
 array size: every layer on its RTL unit fed the RTL outputs before it (t2c.sim.network),
-Verilator's optimised build, builds shared by layers with the same HDL parameters.
+Verilator -O0 builds for short runs, its optimised build for runs over 3 M cycles, builds
+shared by layers with the same HDL parameters.
 Prints, measured in this one run: total cycles (the units' own counters), the engine's
 share, the whole run's wall time, the time simulating (reset release to done, summed)
 and the rest (image writing, builds, simulator start-up), and the slowest layers.
@@ -38,7 +39,7 @@ def main(argv=None) -> None:
         for arr in arrays:
             r, c = (int(v) for v in arr.split("x"))
             t0 = time.perf_counter()
-            net = run_network(golden, SimOptions(sim="verilator", rows=r, cols=c, fast_build=False,
+            net = run_network(golden, SimOptions(sim="verilator", rows=r, cols=c,
                                                  tag=f"bench-{arr}"))
             wall = time.perf_counter() - t0
             sim_s = sum(x.run.sim_s for x in net.layers if x.run)

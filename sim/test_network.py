@@ -117,7 +117,7 @@ def test_digits_test_split_through_the_rtl(model, accuracy, capsys):
 def test_large_network_whole_on_verilator(model, request):
     toolchain.require_simulator("verilator")
     golden = open_golden(ensure_golden(model))
-    net = run_network(golden, SimOptions(sim="verilator", fast_build=False, tag=request.node.name))
+    net = run_network(golden, SimOptions(sim="verilator", tag=request.node.name))
     print(net.table())
     print(net.verdict())
     check_network(net, golden)

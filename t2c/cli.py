@@ -324,7 +324,7 @@ def cmd_sim(args):
 
 
 def _dataset(args):
-    """(input codes, labels or None, reference tensor of every layer) of ``--dataset``."""
+    """(graph, input codes, labels or None) of ``--dataset``."""
     import numpy as np
 
     graph, _, label = _graph(args)
@@ -346,9 +346,7 @@ def _dataset(args):
         if str(args.dataset).endswith(".npz"):
             with np.load(args.dataset, allow_pickle=False) as z:
                 y = z["y"] if "y" in z.files else None
-    x_int = graph.quantize_input(x)
-    rec = graph.run(x_int, record=True)
-    return x_int, y, {name: r.output for name, r in rec.layers.items()}
+    return graph, graph.quantize_input(x), y
 
 
 def _sim_network(args):
@@ -365,22 +363,31 @@ def _sim_network(args):
         raise ValueError("--pixels applies to one layer, not to --all")
     golden = _sim_golden(args)
     options = _sim_options(args)
-    inputs = labels = expected = None
+    inputs = labels = None
+    if (args.workers or args.scheduler) and not args.dataset:
+        raise ValueError("--workers / --scheduler split a --dataset across workers")
     if args.dataset:
-        inputs, labels, expected = _dataset(args)
-        options = replace(options, fast_build=False)  # long simulations: Verilator's optimised build
-    chunk = args.chunk or (len(inputs) if inputs is not None else 1)
-    runs = []
-    starts = range(0, len(inputs), chunk) if inputs is not None else [None]
-    for i in starts:
-        part_in = None if i is None else inputs[i:i + chunk]
-        part_exp = None if i is None else {k: v[i:i + chunk] if np.ndim(v) and np.shape(v)[0] == len(inputs)
-                                           else v for k, v in expected.items()}
-        runs.append(run_network(golden, options, inputs=part_in, expected=part_exp, keep_going=args.keep_going,
-                                progress=True))
-        if runs[-1].stopped_at:
-            break
-    net = merge_runs(runs) if len(runs) > 1 else runs[0]
+        graph, inputs, labels = _dataset(args)
+    if args.dataset and (args.workers or args.scheduler):
+        from .sim.scale import run_dataset
+
+        net = run_dataset(golden, graph, inputs, options, workers=args.workers or 2, chunk=args.chunk,
+                          scheduler=args.scheduler, keep_going=args.keep_going)
+    elif args.dataset:
+        rec = graph.run(inputs, record=True)
+        expected = {name: r.output for name, r in rec.layers.items()}
+        chunk = args.chunk or len(inputs)
+        runs = []
+        for i in range(0, len(inputs), chunk):
+            runs.append(run_network(golden, options, inputs=inputs[i:i + chunk],
+                                    expected={k: v[i:i + chunk] if np.ndim(v) and len(v) == len(inputs) else v
+                                              for k, v in expected.items()},
+                                    keep_going=args.keep_going, progress=True))
+            if runs[-1].stopped_at:
+                break
+        net = merge_runs(runs) if len(runs) > 1 else runs[0]
+    else:
+        net = run_network(golden, options, keep_going=args.keep_going, progress=True)
     print(net.table())
     print(net.verdict())
     extra = {}
@@ -479,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="with --all: run a dataset through the RTL network: `test` (the "
                                      "held-out digits) or FILE (.npy samples, .npz with x and labels y)")
     p.add_argument("--chunk", type=int_in(1), help="with --dataset: images per simulation (default all)")
+    p.add_argument("--workers", type=int_in(1, 1024),
+                   help="with --dataset: split it across N Dask workers (a local cluster; docs/testbench.md)")
+    p.add_argument("--scheduler", help="with --dataset: a running Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--report", help="with --all: write report.json and report.png into this directory")
     p.add_argument("--force", action="store_true", help="replace --report even if it holds other files")
     p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"])

@@ -30,6 +30,9 @@ from . import hdl, toolchain
 from .images import Image
 
 TIMESCALE = ("1ns", "1ps")
+# Verilator -O0 builds in ~5 s and simulates ~4x slower than its optimised build (~10 s):
+# runs that may take more cycles than this get the optimised build (fast_build=None)
+OPTIMISE_ABOVE_CYCLES = 3_000_000
 JOB_NAME, RUN_NAME = "job.json", "run.json"
 TEST_MODULE = "t2c.sim.cocotb_side"
 
@@ -67,7 +70,7 @@ class SimJob:
     error_hint: str = ""
     rtl_dirs: tuple[Path, ...] | None = None  # the user's RTL, searched first (None: $T2C_RTL_DIR)
     waves: bool = False
-    fast_build: bool = True            # Verilator -O0 (tests run few cycles: builds dominate)
+    fast_build: bool | None = None     # Verilator -O0 (True), optimised (False); None: by max_cycles
     quiet: bool = True                 # build and simulator output to build.log / sim.log
 
     def dump_path(self, parameter: str) -> Path:
@@ -97,14 +100,14 @@ def param_hash(key: dict) -> str:
 
 
 def build_dir_for(unit: str, sim: str, tag: str, parameters: dict, rtl_dirs=None,
-                  waves: bool = False, root: Path | None = None, fast_build: bool = True) -> Path:
+                  waves: bool = False, root: Path | None = None, fast_build: bool | None = None) -> Path:
     """``<root>/<unit>/<sim>/<tag>-<hash>``, created, absolute; the hash covers what a build
     depends on besides the sources: the HDL parameters, the user's RTL directories
     (``rtl_dirs``, default ``$T2C_RTL_DIR``), the waves switch and the Verilator
     optimisation (``fast_build``)."""
     dirs = [str(d) for d in hdl.user_rtl_dirs(rtl_dirs)]
     key = {**parameters, **({"rtl_dirs": dirs} if dirs else {}), **({"waves": 1} if waves else {}),
-           **({} if fast_build else {"optimised": 1})}
+           **({"optimised": 1} if fast_build is False else {})}
     root = root or toolchain.build_root()
     d = Path(root) / _safe(unit) / sim / f"{_safe(tag)}-{param_hash(key)}"
     d.mkdir(parents=True, exist_ok=True)
@@ -186,7 +189,8 @@ def run_job(job: SimJob) -> SimRun:
     """Build and run ``job``; raise :class:`SimulationError` unless it ran to ``done`` with
     every image loaded and the error flag low (then compare its dumps)."""
     t0 = time.perf_counter()
-    runner = toolchain.runner(job.sim, fast_build=job.fast_build)
+    fast = job.fast_build if job.fast_build is not None else job.max_cycles < OPTIMISE_ABOVE_CYCLES
+    runner = toolchain.runner(job.sim, fast_build=fast)
     bdir = job.build_dir
     params = dict(job.parameters)
     for img in job.images:
@@ -206,7 +210,7 @@ def run_job(job: SimJob) -> SimRun:
     logs = {"build": bdir / "build.log", "sim": bdir / "sim.log"} if job.quiet else {}
     user_files = sorted(str(f) for d in hdl.user_rtl_dirs(job.rtl_dirs) for f in d.glob("*.v"))
     key = json.dumps({"top": str(top), "parameters": params, "args": _build_args(job), "waves": job.waves,
-                      "fast_build": job.fast_build, "user_files": user_files}, sort_keys=True)
+                      "fast_build": fast, "user_files": user_files}, sort_keys=True)
     try:
         current = job.sim == "verilator" and _verilator_build_current(bdir, job.top, key)
         if not current:

@@ -46,7 +46,7 @@ class SimOptions:
     rtl_dirs: tuple[Path, ...] | None = None   # the user's RTL first (None: $T2C_RTL_DIR)
     waves: bool = False
     pix_end: int | None = None    # layer engine: compute only the first N output pixels
-    fast_build: bool = True
+    fast_build: bool | None = None  # Verilator -O0 (True), optimised (False), by run length (None)
     quiet: bool = True
     tag: str = ""                 # build directory name (a test id), default model-layer
     build_root: Path | None = None
