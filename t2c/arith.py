@@ -1,4 +1,4 @@
-"""The t2c arithmetic contract, version 1.
+"""The t2c arithmetic contract, version 2.
 
 These functions *are* the contract: the integer reference (``t2c.ref``) calls them,
 the RTL implements them, and the tests hold the three equal with ``==``.
@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2  # 2: mul, per-channel affine, per-window average pooling, constant addends
 
 INT32_MIN = -(2**31)
 INT32_MAX = 2**31 - 1
@@ -122,6 +122,14 @@ def accumulator_bound(k: int, x_bits: int, x_signed: bool, x_zero_point: int, w_
     dx = max(hi - x_zero_point, x_zero_point - lo)
     dw = 1 << (w_bits - 1)  # |w| <= 2**(wbits-1) for signed weights
     return k * dx * dw + abs(int(bias_max))
+
+
+def bias_limit(k: int, x_bits: int, x_signed: bool, x_zero_point: int, w_bits: int) -> int:
+    """Largest |bias| (accumulator units) that keeps ``accumulator_bound`` within int32.
+
+    A larger bias (activations that vanish, as in deep networks with random weights, make
+    ``S_x S_w`` tiny) is saturated to this, by convert and by the fake-quant model alike."""
+    return max(INT32_MAX - accumulator_bound(k, x_bits, x_signed, x_zero_point, w_bits), 0)
 
 
 # ---------------------------------------------------------------- lookup tables
@@ -264,6 +272,75 @@ def layernorm_int(x, x_zero_point: int, gain, offset, gain_shift: int, eps_int: 
     return np.clip(div_round(num, r << gain_shift) + zero_point, qmin, qmax)
 
 
+# ---------------------------------------------------------------- version 2 ops
+def multiply(a, a_zero_point, b, b_zero_point, m, s, zero_point=0, qmin=-128, qmax=127):
+    """Element-wise product of two quantized tensors, one requantization.
+
+    ``p = (a - za) * (b - zb)`` (exact: ``|p| <= 2**16`` for 8-bit codes; numpy broadcasting),
+    ``y = clip(((p * m + 2**(s-1)) >> s) + zy, qmin, qmax)`` with ``(m, s)`` from
+    ``real = S_a * S_b / S_y``.  Squeeze-excite gates, gating and layer scale
+    (a Constant times an activation) are this op.
+    """
+    a = np.asarray(a, dtype=np.int64) - np.int64(a_zero_point)
+    b = np.asarray(b, dtype=np.int64) - np.int64(b_zero_point)
+    return requantize(a * b, m, s, zero_point, qmin, qmax)
+
+
+AFFINE_MAX_SHIFT = 40  # the affine's addend a = offset * 2**s stays below 2**51
+
+
+def quantize_affine(real, offset, dx: int, zero_point: int, qmin: int, qmax: int, bits: int = 32):
+    """Convert-time: per-channel ``y = real * (x - zx) + offset + zy`` (codes) -> ``(m, a, s)``.
+
+    ``real`` may be negative or zero (a BatchNorm's ``gamma / sqrt(var + eps)``): ``m`` is
+    ``sign(real) * m_abs`` with ``(m_abs, s) = quantize_multiplier(|real|)``; where that
+    shift exceeds ``AFFINE_MAX_SHIFT`` (or ``real == 0``) ``s = AFFINE_MAX_SHIFT`` and
+    ``m = round_half_up(|real| * 2**s)``.  ``offset`` is clipped to
+    ``+-(|real| * dx + (qmax - qmin) + |zero_point| + 1)``, beyond which every output
+    saturates the same way (``dx = max |x - zx|``), then ``a = round_half_up(offset * 2**s)``.
+    So ``|(x - zx) * m| < 2**40`` and ``|a| < 2**51``: the sum fits int64.
+    """
+    r = np.atleast_1d(np.asarray(real, dtype=np.float64))
+    off = np.broadcast_to(np.asarray(offset, dtype=np.float64), r.shape)
+    if not (np.all(np.isfinite(r)) and np.all(np.isfinite(off))):
+        raise ValueError("affine scale and offset must be finite")
+    m_abs, s = quantize_multiplier(np.abs(r), bits)
+    m_abs, s = np.asarray(m_abs, np.int64), np.asarray(s, np.int64)
+    wide = (s > AFFINE_MAX_SHIFT) | (r == 0)
+    s = np.where(wide, AFFINE_MAX_SHIFT, s)
+    m_abs = np.where(wide, round_half_up(np.ldexp(np.abs(r), AFFINE_MAX_SHIFT)).astype(np.int64), m_abs)
+    m = np.where(r < 0, -m_abs, m_abs)
+    bound = np.abs(r) * dx + (qmax - qmin) + abs(zero_point) + 1
+    a = round_half_up(np.ldexp(np.clip(off, -bound, bound), s)).astype(np.int64)
+    return m, a, s
+
+
+def affine(x, x_zero_point, m, a, s, zero_point=0, qmin=-128, qmax=127):
+    """Per-channel affine (a BatchNorm that follows no conv), one rounding:
+    ``y = clip((((x - zx) * m + a + 2**(s-1)) >> s) + zy, qmin, qmax)``; ``m`` signed,
+    ``a`` the addend, both per channel (``quantize_affine``)."""
+    xc = np.asarray(x, dtype=np.int64) - np.int64(x_zero_point)
+    return requantize_sum([xc * np.asarray(m, np.int64), np.asarray(a, np.int64)], s, zero_point, qmin, qmax)
+
+
+def pool_windows(n: int, kernel: int, stride: int, padding: int, ceil_mode: bool = False):
+    """PyTorch's pooling windows along one axis: ``(start, end)`` per output, clipped to
+    the padded input ``[-padding, n + padding)`` (ceil mode: a last window that starts
+    inside the input or the left padding), as ``avg_pool2d`` counts them."""
+    span = n + 2 * padding - kernel
+    out = (-(-span // stride) if ceil_mode else span // stride) + 1
+    if ceil_mode and (out - 1) * stride >= n + padding:
+        out -= 1
+    starts = np.arange(out) * stride - padding
+    return starts, np.minimum(starts + kernel, n + padding)
+
+
+def adaptive_windows(n: int, out: int):
+    """Adaptive pooling windows along one axis: ``[floor(i n / out), ceil((i + 1) n / out))``."""
+    i = np.arange(out)
+    return (i * n) // out, -((-(i + 1) * n) // out)
+
+
 def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
@@ -280,4 +357,7 @@ LUT_FUNCTIONS = {
     "silu": lambda v: v * _sigmoid(v),
     "tanh": np.tanh,
     "hardswish": lambda v: v * np.clip(v + 3.0, 0.0, 6.0) / 6.0,
+    "hardsigmoid": lambda v: np.clip(v + 3.0, 0.0, 6.0) / 6.0,
+    "softplus": lambda v: np.logaddexp(0.0, v),
+    "mish": lambda v: v * np.tanh(np.logaddexp(0.0, v)),
 }

@@ -325,6 +325,89 @@ class Concat(Op):
 
 
 @dataclass
+class Mul(Op):
+    """``y = t2c.arith.multiply(a, a_zp, b, b_zp, m, s, ...)``: the product of the
+    zero-point-removed codes (numpy broadcasting), one per-tensor requantization with
+    ``real = S_a S_b / S_y``.  Squeeze-excite, gating, layer scale (``b`` a Constant)."""
+
+    kind: ClassVar[str] = "mul"
+    a_zero_point: int = 0
+    b_zero_point: int = 0
+    requant: Requant = None
+
+    def params(self):
+        return _requant_params(self.requant)
+
+    def attrs(self):
+        return {"a_zero_point": self.a_zero_point, "b_zero_point": self.b_zero_point,
+                **_requant_attrs(self.requant)}
+
+
+@dataclass
+class Affine(Op):
+    """Per-channel affine on ``axis`` (a BatchNorm that follows no conv), ``t2c.arith.affine``:
+    ``y = clip((((x - zx) * m[c] + addend[c] + 2**(s[c]-1)) >> s[c]) + zy, qmin, qmax)``;
+    ``requant.m`` is signed (negative for a negative BatchNorm gain)."""
+
+    kind: ClassVar[str] = "affine"
+    x_zero_point: int = 0
+    addend: np.ndarray = None
+    axis: int = 1
+    requant: Requant = None
+
+    def params(self):
+        return {**_requant_params(self.requant), "addend": self.addend}
+
+    def attrs(self):
+        return {"x_zero_point": self.x_zero_point, "axis": self.axis, **_requant_attrs(self.requant)}
+
+
+@dataclass
+class AvgPoolWindows(Op):
+    """Average pooling where each output window has its own divisor: the windows are
+    walked as AvgPool2d's (``kernel``, ``stride``, ``padding``; padding counts as real 0),
+    ``acc = sum of (x - x_zero_point)``, then ``requant`` with ``m``, ``s`` of length
+    ``Ho * Wo``, one entry per output window in row-major order, the same for every channel
+    (``real = S_x / (divisor[oh, ow] * S_y)``).  Adaptive pooling with unequal windows,
+    ``ceil_mode``, ``count_include_pad=False`` and ``divisor_override`` lower to this
+    (after a ``move`` that lays unequal windows out on a uniform grid).  The layout of
+    ``rtl/pool.v``'s per-window ``(m, s)`` table (docs/pool_eltwise.md) tiled over channels."""
+
+    kind: ClassVar[str] = "avgpool_window"
+    kernel: tuple[int, int] = (2, 2)
+    stride: tuple[int, int] = (2, 2)
+    padding: tuple[int, int] = (0, 0)
+    x_zero_point: int = 0
+    requant: Requant = None
+
+    def params(self):
+        return _requant_params(self.requant)
+
+    def attrs(self):
+        return {"kernel": list(self.kernel), "stride": list(self.stride), "padding": list(self.padding),
+                "x_zero_point": self.x_zero_point, **_requant_attrs(self.requant)}
+
+
+@dataclass
+class ConstAdd(Op):
+    """``y = clip(x + addend, qmin, qmax)``: a constant in the input's own code units (same
+    scale and zero point; wider codes, so the clip only bounds the addend's range).  A
+    constant added to attention logits (relative position bias, an attention mask) before
+    a softmax: an integer addend, no requantization."""
+
+    kind: ClassVar[str] = "add_const"
+    addend: np.ndarray = None
+    qmin: int = -128
+    qmax: int = 127
+
+    def params(self):
+        return {"addend": self.addend}
+
+    def attrs(self):
+        return {"qmin": self.qmin, "qmax": self.qmax}
+
+
+@dataclass
 class IntGraph:
     """Integer ops in execution order plus the spec of every tensor."""
 

@@ -9,12 +9,33 @@ from __future__ import annotations
 import numpy as np
 
 
+SYM_OPS = {
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "floordiv": lambda a, b: a // b,
+    "mod": lambda a, b: a % b,
+    "neg": lambda a: -a,
+}
+
+
 def resolve(args, shape_of):
-    """Replace symbolic dims in ``args`` by sizes (``shape_of(name) -> shape``)."""
+    """Replace symbolic dims in ``args`` by sizes (``shape_of(name) -> shape``).
+
+    A symbolic size is ``{"dim_of": tensor, "index": i}`` or integer shape arithmetic on
+    such sizes, ``{"sym": op, "args": [a, b]}`` with ``op`` in ``SYM_OPS`` (``n // p``,
+    ``C // groups``, ``(w - W % w) % w``); slices ``{"slice": [start, stop, step]}`` may
+    hold them too.
+    """
     if isinstance(args, list):
         return [resolve(a, shape_of) for a in args]
-    if isinstance(args, dict) and "dim_of" in args:
-        return int(shape_of(args["dim_of"])[args["index"]])
+    if isinstance(args, dict):
+        if "dim_of" in args:
+            return int(shape_of(args["dim_of"])[args["index"]])
+        if "sym" in args:
+            return int(SYM_OPS[args["sym"]](*(resolve(a, shape_of) for a in args["args"])))
+        if "slice" in args:
+            return {"slice": resolve(list(args["slice"]), shape_of)}
     return args
 
 
@@ -30,6 +51,12 @@ def _index(spec):
 
 def _sizes(args):
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else tuple(args)
+
+
+def _torch_long(x):
+    import torch
+
+    return torch.long
 
 
 def apply(fn: str, x, args: list, shape_of):
@@ -66,4 +93,22 @@ def apply(fn: str, x, args: list, shape_of):
         return x.squeeze(*args) if is_torch else np.squeeze(x, axis=tuple(args) or None)
     if fn == "unsqueeze":
         return x.unsqueeze(args[0]) if is_torch else np.expand_dims(x, args[0])
+    if fn == "pad":  # args: [pads (F.pad order: last dim first, (before, after) pairs), value]
+        pads, value = list(args[0]), args[1]
+        if is_torch:
+            import torch.nn.functional as F  # noqa: N812 (only reached with torch tensors)
+
+            return F.pad(x, pads, value=value)
+        widths = [(0, 0)] * nd
+        for i in range(len(pads) // 2):
+            widths[nd - 1 - i] = (pads[2 * i], pads[2 * i + 1])
+        return np.pad(x, widths, constant_values=value)
+    if fn == "roll":  # args: [shifts, dims]
+        shifts, dims = args
+        return x.roll(shifts, dims) if is_torch else np.roll(x, shifts, axis=dims)
+    if fn == "take":  # args: [dim, indices]: index_select along one axis
+        dim, idx = args
+        if is_torch:
+            return x.index_select(dim, x.new_tensor(idx, dtype=_torch_long(x)))
+        return np.take(x, np.asarray(idx, dtype=np.int64), axis=dim)
     raise ValueError(f"unknown movement {fn!r}")

@@ -118,7 +118,7 @@ def prepare(source: str | ModelSource, config: QConfig | None = None) -> Prepare
     model = build_model(spec, source.weights)
     config = config or QConfig()
     _, calib, x = model_data(source, spec, model, entry)
-    qmodel = quantize(model, config).double()
+    qmodel = quantize(model, config, example_input=calib[0][:1].float()).double()
     with torch.no_grad():
         try:
             qmodel.calibrate(calib)

@@ -24,8 +24,8 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import arith, movement
-from .ir import (Add, AvgPool2d, Concat, Constant, Conv2d, Flatten, IntGraph, LayerNorm, Linear, Lut,
-                 MatMul, MaxPool2d, Movement, ReLU, Requant, Softmax)
+from .ir import (Add, Affine, AvgPool2d, AvgPoolWindows, Concat, ConstAdd, Constant, Conv2d, Flatten, IntGraph,
+                 LayerNorm, Linear, Lut, MatMul, MaxPool2d, Movement, Mul, ReLU, Requant, Softmax)
 
 FLOAT32_EXACT = 1 << 24  # every integer of magnitude <= 2**24 is a float32
 
@@ -277,7 +277,39 @@ def _concat(op: Concat, ins):
     return None, np.concatenate(parts, axis=op.dim)
 
 
-EXECUTORS = {Conv2d: _conv, Linear: _linear, Add: _add, MaxPool2d: _maxpool,
+def _mul(op: Mul, ins):
+    rq = op.requant
+    return None, arith.multiply(ins[0], op.a_zero_point, ins[1], op.b_zero_point, rq.m.reshape(()),
+                                rq.s.reshape(()), rq.zero_point, rq.qmin, rq.qmax)
+
+
+def _affine(op: Affine, ins):
+    x = np.asarray(ins[0], dtype=np.int64)
+    shape = [1] * x.ndim
+    shape[op.axis] = -1
+    rq = op.requant
+    m, a, s = (np.asarray(v, np.int64).reshape(shape) for v in (rq.m, op.addend, rq.s))
+    return None, arith.affine(x, op.x_zero_point, m, a, s, rq.zero_point, rq.qmin, rq.qmax)
+
+
+def _avgpool_window(op: AvgPoolWindows, ins):
+    x = np.asarray(ins[0], dtype=np.int64) - op.x_zero_point
+    views = _window_slices(x, op.kernel, op.stride, op.padding, (1, 1), 0)
+    acc = next(views).copy()
+    for v in views:
+        acc += v
+    ho, wo = acc.shape[2:]
+    rq = op.requant
+    m, s = (np.asarray(v, np.int64).reshape(1, 1, ho, wo) for v in (rq.m, rq.s))
+    return acc, arith.requantize(acc, m, s, rq.zero_point, rq.qmin, rq.qmax)
+
+
+def _const_add(op: ConstAdd, ins):
+    return None, np.clip(np.asarray(ins[0], dtype=np.int64) + np.asarray(op.addend, np.int64), op.qmin, op.qmax)
+
+
+EXECUTORS = {Mul: _mul, Affine: _affine, AvgPoolWindows: _avgpool_window, ConstAdd: _const_add,
+             Conv2d: _conv, Linear: _linear, Add: _add, MaxPool2d: _maxpool,
              AvgPool2d: _avgpool, Flatten: _flatten, ReLU: _relu, Constant: _constant,
              Lut: _lut, Softmax: _softmax, MatMul: _matmul, LayerNorm: _layernorm, Concat: _concat}
 

@@ -14,8 +14,8 @@ from t2c import arith
 import math
 
 import t2c.movement
-from t2c.ir import (Add, AvgPool2d, Concat, Constant, Conv2d, Flatten, LayerNorm, Linear, Lut, MatMul,
-                    MaxPool2d, Movement, ReLU, Softmax)
+from t2c.ir import (Add, Affine, AvgPool2d, AvgPoolWindows, Concat, ConstAdd, Constant, Conv2d, Flatten,
+                    LayerNorm, Linear, Lut, MatMul, MaxPool2d, Movement, Mul, ReLU, Softmax)
 
 
 def _t(a) -> torch.Tensor:
@@ -63,6 +63,38 @@ def _py_layernorm_row(row, op):
     return out
 
 
+def _py_round_shift(v: int, s: int) -> int:
+    """floor(v / 2**s + 1/2) with Python integers (docs/arithmetic.md)."""
+    return (v + (1 << (s - 1))) >> s
+
+
+def _py_clip(v, lo, hi):
+    return min(max(v, lo), hi)
+
+
+def _py_mul(op, a, b):
+    """Element-wise product, written from docs/arithmetic.md with Python integers."""
+    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
+    m, s = int(op.requant.m.reshape(-1)[0]), int(op.requant.s.reshape(-1)[0])
+    rq = op.requant
+    out = [_py_clip(_py_round_shift((int(x) - op.a_zero_point) * (int(y) - op.b_zero_point) * m, s)
+                    + rq.zero_point, rq.qmin, rq.qmax) for x, y in zip(a.reshape(-1).tolist(), b.reshape(-1).tolist())]
+    return np.array(out, dtype=np.int64).reshape(a.shape)
+
+
+def _py_affine(op, x):
+    x = np.asarray(x, dtype=np.int64)
+    moved = np.moveaxis(x, op.axis, 0)
+    rq = op.requant
+    out = np.empty_like(moved)
+    for c in range(moved.shape[0]):
+        m, a, s = int(rq.m[c]), int(op.addend[c]), int(rq.s[c])
+        out[c] = np.array([_py_clip(_py_round_shift((v - op.x_zero_point) * m + a, s) + rq.zero_point,
+                                    rq.qmin, rq.qmax) for v in moved[c].reshape(-1).tolist()],
+                          dtype=np.int64).reshape(moved[c].shape)
+    return np.moveaxis(out, 0, op.axis)
+
+
 def _rows(x, fn):
     x = np.asarray(x, dtype=np.int64)
     flat = x.reshape(-1, x.shape[-1]).tolist()
@@ -106,6 +138,20 @@ def recompute(op, inputs):
     if isinstance(op, MatMul):
         acc = _to_int(torch.matmul(_t(x - op.a_zero_point), _t(res - op.b_zero_point)))
         return acc, _requant(op.requant, acc, None, acc.ndim - 1)
+    if isinstance(op, Mul):
+        return None, _py_mul(op, x, res)
+    if isinstance(op, Affine):
+        return None, _py_affine(op, x)
+    if isinstance(op, AvgPoolWindows):
+        acc = _to_int(F.avg_pool2d(_t(x - op.x_zero_point), op.kernel, op.stride, op.padding,
+                                   count_include_pad=True, divisor_override=1))
+        ho, wo = acc.shape[2:]
+        m = np.asarray(op.requant.m).reshape(1, 1, ho, wo)
+        s = np.asarray(op.requant.s).reshape(1, 1, ho, wo)
+        return acc, arith.requantize(acc, m, s, op.requant.zero_point, op.requant.qmin, op.requant.qmax)
+    if isinstance(op, ConstAdd):
+        y = (_t(x) + _t(op.addend)).clamp(op.qmin, op.qmax)
+        return None, _to_int(y)
     if isinstance(op, Concat):
         parts = [_requant(rq, np.asarray(t, dtype=np.int64) - z, None, 0)
                  for t, z, rq in zip(inputs, op.input_zero_points, op.requants)]

@@ -52,7 +52,7 @@ def test_golden_tensors_equal_the_reference_run(digits, regenerated):
         assert np.array_equal(g.tensor(name, "output"), layer.output)
         if layer.acc is not None:
             assert np.array_equal(g.tensor(name, "acc"), layer.acc)
-    assert g.manifest["contract_version"] == 1
+    assert g.manifest["contract_version"] == 2
     conv4 = g.layer("conv4")
     assert set(conv4["tensors"]) >= {"input", "residual", "weight", "bias", "m", "s", "residual_m",
                                      "acc", "output"}

@@ -2,9 +2,10 @@
 
 A QModel runs the fused float graph (BatchNorm folded) with a weight quantizer on
 every conv/linear and an output quantizer on every layer that produces a new scale
-(input, conv, linear, add, avgpool, const, concat, matmul, softmax, layernorm, lut).
-Max-pool, flatten, ReLU and data movement keep their input's scale; ``scale`` layers
-multiply it by a constant.  It is an ordinary ``nn.Module``:
+(input, conv, linear, add, mul, affine, avgpool, const, concat, matmul, softmax,
+layernorm, lut).  Max-pool, flatten, ReLU, data movement and ``add_const`` (a constant
+added on the input's own grid) keep their input's scale; ``scale`` layers multiply it by
+a constant.  It is an ordinary ``nn.Module``:
 
 * ``qmodel.calibrate(batches)`` observes float activations, then fixes the scales;
 * QAT is plain training of the QModel (straight-through rounding, LSQ scales learn);
@@ -20,13 +21,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import movement
+from .. import arith, movement
 from ..qconfig import LayerConfig, QConfig
 from ..quant import Quantizer, quantizer_class, round_half_up_ste
 from .capture import FNode, capture
 
 # layers whose output gets its own quantizer (a new scale)
-SCALED_KINDS = ("input", "conv", "linear", "add", "avgpool", "const", "concat", "matmul",
+SCALED_KINDS = ("input", "conv", "linear", "add", "mul", "affine", "avgpool", "const", "concat", "matmul",
                 "softmax", "layernorm", "lut")
 WEIGHTED_KINDS = ("conv", "linear")
 TORCH_LUT = {
@@ -36,7 +37,15 @@ TORCH_LUT = {
     "silu": F.silu,
     "tanh": torch.tanh,
     "hardswish": F.hardswish,
+    "hardsigmoid": F.hardsigmoid,
+    "softplus": F.softplus,
+    "mish": F.mish,
 }
+
+
+def lut_function(fn: FNode):
+    """The float function a ``lut`` layer tabulates (torch)."""
+    return fn.attrs.get("torch_fn") or TORCH_LUT[fn.attrs["fn"]]
 
 
 def _key(name: str) -> str:
@@ -164,7 +173,20 @@ class QModel(nn.Module):
         if not wq.enabled or wq.observing or not xq.enabled or xq.observing:
             return b
         step = (xq.get_scale() * self.scale_factor(x_name) * wq.get_scale()).to(dtype)
-        return round_half_up_ste(b / step) * step
+        k = int(math.prod(self.weight(fn.name).shape[1:]))
+        limit = arith.bias_limit(k, xq.bits, bool(xq.signed), int(xq.zero_point), wq.bits)
+        q = round_half_up_ste(b / step)
+        if limit:  # a bias beyond int32 on the accumulator grid saturates (t2c.arith.bias_limit)
+            q = torch.clamp(q, -limit, limit)
+        return q * step
+
+    def _on_grid(self, c: torch.Tensor, x_name: str) -> torch.Tensor:
+        """A constant rounded to the grid of tensor ``x_name`` (as convert stores it)."""
+        xq = self.act_quantizer(x_name)
+        if not xq.enabled or xq.observing:
+            return c
+        step = (xq.get_scale() * self.scale_factor(x_name)).to(c.dtype)
+        return round_half_up_ste(c / step) * step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x, {})
@@ -187,12 +209,26 @@ class QModel(nn.Module):
             return y + env[fn.residual] if fn.residual is not None else y
         if kind == "add":
             return x_in + env[fn.inputs[1]]
+        if kind == "mul":
+            return x_in * env[fn.inputs[1]]
+        if kind == "affine":
+            shape = [1] * x_in.dim()
+            shape[a["axis"]] = -1
+            return x_in * self.weight(fn.name).to(x_in.dtype).reshape(shape) + \
+                self.bias(fn.name).to(x_in.dtype).reshape(shape)
+        if kind == "add_const":
+            return x_in + self._on_grid(self.weight(fn.name).to(x_in.dtype), fn.inputs[0])
         if kind == "maxpool":
-            return F.max_pool2d(x_in, a["kernel"], a["stride"], a["padding"], a["dilation"])
+            if a.get("adaptive"):
+                return F.adaptive_max_pool2d(x_in, a["output_size"])
+            return F.max_pool2d(x_in, a["kernel"], a["stride"], a["padding"], a["dilation"],
+                                ceil_mode=a.get("ceil_mode", False))
         if kind == "avgpool":
             if a.get("adaptive"):
                 return F.adaptive_avg_pool2d(x_in, a["output_size"])
-            return F.avg_pool2d(x_in, a["kernel"], a["stride"], a["padding"])
+            return F.avg_pool2d(x_in, a["kernel"], a["stride"], a["padding"], ceil_mode=a.get("ceil_mode", False),
+                                count_include_pad=a.get("count_include_pad", True),
+                                divisor_override=a.get("divisor_override"))
         if kind == "flatten":
             return torch.flatten(x_in, 1)
         if kind == "relu":
@@ -202,14 +238,15 @@ class QModel(nn.Module):
         if kind == "scale":
             return x_in * a["factor"]
         if kind == "lut":
-            return TORCH_LUT[a["fn"]](x_in)
+            return lut_function(fn)(x_in)
         if kind == "softmax":
             return torch.softmax(x_in, dim=-1)
         if kind == "matmul":
             return torch.matmul(x_in, env[fn.inputs[1]]) * sdpa_factor(fn, x_in.shape)
         if kind == "layernorm":
-            return F.layer_norm(x_in, (x_in.shape[-1],), self.weight(fn.name).to(x_in.dtype),
-                                self.bias(fn.name).to(x_in.dtype), a["eps"])
+            shape = tuple(a.get("shape") or (x_in.shape[-1],))
+            return F.layer_norm(x_in, shape, self.weight(fn.name).to(x_in.dtype).reshape(shape),
+                                self.bias(fn.name).to(x_in.dtype).reshape(shape), a["eps"])
         if kind == "concat":
             return torch.cat([env[n] for n in fn.inputs], dim=a["dim"])
         raise AssertionError(kind)  # pragma: no cover
@@ -236,6 +273,11 @@ class QModel(nn.Module):
         return {k: tuple(v.shape) for k, v in env.items()}
 
 
-def quantize(model: nn.Module, config: QConfig | None = None) -> QModel:
-    """Capture ``model`` (any fx-traceable module), fuse it and attach quantizers."""
-    return QModel(capture(model), config or QConfig())
+def quantize(model: nn.Module, config: QConfig | None = None,
+             example_input: torch.Tensor | None = None) -> QModel:
+    """Capture ``model`` (any fx-traceable module), fuse it and attach quantizers.
+
+    ``example_input`` (optional, e.g. one calibration sample) lets the capture resolve
+    Python control flow on shapes and fold parameter-only tensors at that input shape
+    (``t2c.convert.capture``); models without such code do not need it."""
+    return QModel(capture(model, example_input), config or QConfig())
