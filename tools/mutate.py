@@ -156,8 +156,9 @@ class Mutant:
     original: str
     replacement: str
     line: int           # 1-based line of the span's start
-    line_text: str      # the span's lines, whitespace collapsed
+    line_text: str      # the span's lines, without comments, whitespace collapsed
     mutated_line: str   # the same lines after the change
+    occurrence: int = 1  # among the module's mutants with this line_text and mutated_line
     id: str = ""
     status: str = ""    # not_compiling | killed | survived | timeout | equivalent | error
     detail: str = ""    # the failing test, the compiler's message, or the equivalence reason
@@ -171,7 +172,8 @@ class Mutant:
 
 
 def _squash(s: str) -> str:
-    return " ".join(s.split())
+    """Source text without comments, whitespace collapsed (how lines are matched)."""
+    return " ".join("".join(m.group() for m in TOKEN.finditer(s) if m.lastgroup != "comment").split())
 
 
 def _mutant(module: str, text: str, cls: str, start: int, end: int, replacement: str) -> Mutant:
@@ -419,11 +421,14 @@ def generate(text: str, module: str) -> list[Mutant]:
             if not re.fullmatch(r"(\{[^{}]*\{)?1'b[01](\}\})?", value):
                 flipped = f"~{value}" if i == end else f"~({value})"
             add("reset", lo, hi, flipped)
-    seen, unique = set(), []
+    seen, unique, count = set(), [], {}
     for m in sorted(out, key=lambda m: (m.start, m.end, m.replacement)):
         key = m.apply(text)
         if key != text and key not in seen:
             seen.add(key)
+            m.occurrence = count[(m.line_text, m.mutated_line)] = count.get((m.line_text, m.mutated_line), 0) + 1
+            if m.occurrence > 1:  # the same line twice in the module
+                m.id += f"-{m.occurrence}"
             unique.append(m)
     return unique
 
@@ -489,8 +494,11 @@ def load_equivalents(path: Path = EQUIVALENT_FILE) -> list[dict]:
 
 
 def equivalence(m: Mutant, entries: list[dict]) -> dict | None:
+    """The entry naming ``m``: module, line text and mutated line text (and, for a line that
+    occurs more than once in the module, ``occurrence``: the n-th such mutant in the file)."""
     return next((e for e in entries if e["module"] == m.module and _squash(e["line"]) == m.line_text
-                 and _squash(e["mutated"]) == m.mutated_line), None)
+                 and _squash(e["mutated"]) == m.mutated_line
+                 and e.get("occurrence", m.occurrence) == m.occurrence), None)
 
 
 # ====================================================================== building
