@@ -63,36 +63,28 @@ def _py_layernorm_row(row, op):
     return out
 
 
-def _py_round_shift(v: int, s: int) -> int:
-    """floor(v / 2**s + 1/2) with Python integers (docs/arithmetic.md)."""
-    return (v + (1 << (s - 1))) >> s
-
-
-def _py_clip(v, lo, hi):
-    return min(max(v, lo), hi)
+def _round_shift(v, s):
+    """floor(v / 2**s + 1/2): ``(v + 2**(s-1)) >> s`` in int64 (docs/arithmetic.md)."""
+    return (v + (np.int64(1) << (s - np.int64(1)))) >> s
 
 
 def _py_mul(op, a, b):
-    """Element-wise product, written from docs/arithmetic.md with Python integers."""
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64))
-    m, s = int(op.requant.m.reshape(-1)[0]), int(op.requant.s.reshape(-1)[0])
+    """Element-wise product, written from docs/arithmetic.md (int64: |p * m| < 2**47)."""
     rq = op.requant
-    out = [_py_clip(_py_round_shift((int(x) - op.a_zero_point) * (int(y) - op.b_zero_point) * m, s)
-                    + rq.zero_point, rq.qmin, rq.qmax) for x, y in zip(a.reshape(-1).tolist(), b.reshape(-1).tolist())]
-    return np.array(out, dtype=np.int64).reshape(a.shape)
+    m, s = np.int64(rq.m.reshape(-1)[0]), np.int64(rq.s.reshape(-1)[0])
+    p = (np.asarray(a, np.int64) - op.a_zero_point) * (np.asarray(b, np.int64) - op.b_zero_point)
+    return np.minimum(np.maximum(_round_shift(p * m, s) + rq.zero_point, rq.qmin), rq.qmax)
 
 
 def _py_affine(op, x):
+    """Per-channel affine from docs/arithmetic.md: one rounding of (x - zx) m + a."""
     x = np.asarray(x, dtype=np.int64)
-    moved = np.moveaxis(x, op.axis, 0)
+    shape = [1] * x.ndim
+    shape[op.axis] = -1
     rq = op.requant
-    out = np.empty_like(moved)
-    for c in range(moved.shape[0]):
-        m, a, s = int(rq.m[c]), int(op.addend[c]), int(rq.s[c])
-        out[c] = np.array([_py_clip(_py_round_shift((v - op.x_zero_point) * m + a, s) + rq.zero_point,
-                                    rq.qmin, rq.qmax) for v in moved[c].reshape(-1).tolist()],
-                          dtype=np.int64).reshape(moved[c].shape)
-    return np.moveaxis(out, 0, op.axis)
+    m, a, s = (np.asarray(v, np.int64).reshape(shape) for v in (rq.m, op.addend, rq.s))
+    y = _round_shift((x - op.x_zero_point) * m + a, s) + rq.zero_point
+    return np.minimum(np.maximum(y, rq.qmin), rq.qmax)
 
 
 def _rows(x, fn):

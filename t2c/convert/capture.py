@@ -112,10 +112,7 @@ class _Proxy(fx.Proxy):
     control flow, ``len`` and ``int`` on shapes get that value."""
 
     def _known(self, what: str):
-        v = self.tracer.values.get(self.node, _NO)
-        if v is _NO:
-            raise fx.proxy.TraceError(f"{what} of a traced value (pass an example input to resolve it)")
-        return v
+        return self.tracer.known(self.node, what)
 
     def __len__(self):
         return len(self._known("len()"))
@@ -150,15 +147,22 @@ class _Tracer(fx.Tracer):
     def proxy(self, node):
         return _Proxy(node, self)
 
+    def known(self, node: fx.Node, what: str):
+        """The example's value of ``node`` for Python control flow: shapes and parameters
+        only; a value computed from the input's values is refused (data-dependent)."""
+        if self.dep.get(node, False):
+            raise _unsupported(node, f"{what} on a value computed from the input (data-dependent control flow)")
+        v = self.values.get(node, _NO)
+        if v is _NO:
+            raise _unsupported(node, f"{what} on a traced value (t2c.quantize(model, config, example_input=x) "
+                                     "resolves control flow on shapes)")
+        return v
+
     def to_bool(self, obj):
-        v = self.values.get(obj.node, _NO)
-        return super().to_bool(obj) if v is _NO else bool(v)
+        return bool(self.known(obj.node, "Python control flow"))
 
     def iter(self, obj):
-        v = self.values.get(obj.node, _NO)
-        if v is _NO:
-            return super().iter(obj)
-        return iter([obj[i] for i in range(len(v))])
+        return iter([obj[i] for i in range(len(self.known(obj.node, "iteration")))])
 
     def create_node(self, *args, **kwargs):
         node = super().create_node(*args, **kwargs)
@@ -247,6 +251,8 @@ def _trace(model: nn.Module, example_input: torch.Tensor | None = None):
     try:
         with torch.no_grad(), _through_library_wraps():
             graph = tracer.trace(model, concrete_args=concrete or None)
+    except UnsupportedOpError:
+        raise
     except Exception as e:  # torch.fx raises many types for untraceable control flow
         hint = "" if example is not None else \
             " (t2c.quantize(model, config, example_input=x) resolves control flow on shapes at x's shape)"
@@ -386,7 +392,7 @@ class _Expr:
     desc: str
     node: fx.Node                  # the fx node that made it (naming)
     named: str | None = None       # a single function arith tabulates by name
-    factor: float | None = 1.0     # fn(x) == factor * x (a pure positive scale), else None
+    factor: float | None = None    # fn(x) == factor * x (a pure positive scale), else None
 
 
 def _identity(t):
@@ -750,7 +756,7 @@ class _Capture:
         if isinstance(v, _Expr):
             return v
         if isinstance(v, str):
-            return _Expr(v, _identity, "x", arg)
+            return _Expr(v, _identity, "x", arg, factor=1.0)
         raise _unsupported(node, "element-wise function of a non-tensor")
 
     def materialize(self, e: _Expr) -> str:
@@ -1159,8 +1165,11 @@ class _Capture:
                      "pow": operator.pow}.get(op)
                 if f is None:
                     raise _unsupported(node, f"{op} of tensors")
+                factor = None
+                if ea.factor is not None and eb.factor is not None and op in ("add", "sub"):
+                    factor = ea.factor + eb.factor if op == "add" else ea.factor - eb.factor
                 self.value[node] = _Expr(ea.src, lambda t, g=ea.fn, h=eb.fn: f(g(t), h(t)),
-                                         f"{op}({ea.desc}, {eb.desc})", node)
+                                         f"{op}({ea.desc}, {eb.desc})", node, None, factor)
                 return
         if op == "add":
             if (ca or cb) and self._feeds_softmax(node):
