@@ -87,7 +87,7 @@ def synthetic_graph(name: str):
     """A seeded single-layer IntGraph (plus a producer of the residual) and its input codes."""
     from t2c import arith
     from t2c.ir import Conv2d, IntGraph, Linear, Requant, TensorSpec
-    from t2c.ref import conv_accumulate_int as conv_accumulate, linear_accumulate_int as linear_accumulate
+    from t2c.gemm import conv_accumulate, linear_accumulate  # int64 numpy, no torch
 
     cfg = SYNTHETIC[name]
     rng = np.random.default_rng([SYNTHETIC_SEED, len(name), sum(map(ord, name))])
@@ -279,13 +279,13 @@ def pointwise_golden(cin: int, hw: tuple[int, int], cout: int, root) -> Golden:
     """A seeded 1x1 conv (K = cin) of hw pixels and cout channels."""
     from t2c import arith
     from t2c.ir import Conv2d, IntGraph, Requant, TensorSpec
-    from t2c.ref import conv_accumulate_int
+    from t2c.gemm import conv_accumulate
 
     rng = np.random.default_rng([SYNTHETIC_SEED, cin, *hw, cout])
     x = rng.integers(-128, 128, (1, cin, *hw))
     w = rng.integers(-128, 128, (cout, cin, 1, 1))
     b = rng.integers(-999, 999, cout)
-    acc = conv_accumulate_int(x, w, b, 0, (1, 1), (0, 0), (1, 1), 1)
+    acc = conv_accumulate(x, w, b, 0, (1, 1), (0, 0), (1, 1), 1)
     m, s = arith.quantize_multiplier(np.full(cout, 100.0 / max(1, int(np.abs(acc).max()))))
     tensors = {"x": TensorSpec("x", x.shape, 8, True, 0, 0.01), "y": TensorSpec("y", acc.shape, 8, True, 0, 0.01)}
     op = Conv2d(name="pw", inputs=["x"], output="y", weight=w, bias=b, x_zero_point=0,

@@ -96,9 +96,8 @@ def requantize(acc, m, s, zero_point=0, qmin=-128, qmax=127):
     rounding term stay below 2**63.  All arguments broadcast (per-channel ``m``, ``s``,
     ``zero_point``, bounds).  ReLU is ``qmin = zero_point``.  Returns int64.
     """
-    acc = np.asarray(acc, dtype=np.int64)
-    prod = acc * np.asarray(m, dtype=np.int64)
-    return np.clip(rounding_shift(prod, s) + np.asarray(zero_point, dtype=np.int64), qmin, qmax)
+    prod = np.multiply(acc, np.asarray(m, dtype=np.int64), dtype=np.int64)  # int32 acc read once
+    return _round_shift_clip(prod, s, zero_point, qmin, qmax)
 
 
 def requantize_sum(terms, s, zero_point=0, qmin=-128, qmax=127):
@@ -109,10 +108,26 @@ def requantize_sum(terms, s, zero_point=0, qmin=-128, qmax=127):
     its own multiplier).  Residual adds use this: ``t_a = acc * m_a``,
     ``t_b = (r - z_r) * m_b``: one rounding for the whole sum.
     """
-    total = np.zeros((), dtype=np.int64)
-    for t in terms:
-        total = total + np.asarray(t, dtype=np.int64)
-    return np.clip(rounding_shift(total, s) + np.asarray(zero_point, dtype=np.int64), qmin, qmax)
+    terms = [np.asarray(t) for t in terms]
+    total = np.array(terms[0], dtype=np.int64) if len(terms) == 1 else np.add(terms[0], terms[1], dtype=np.int64)
+    for t in terms[2:]:
+        total = np.add(total, t, dtype=np.int64)  # new arrays only: the caller's terms stay
+    return _round_shift_clip(total, s, zero_point, qmin, qmax)
+
+
+def _round_shift_clip(total, s, zero_point, qmin, qmax):
+    """``clip(((total + 2**(s-1)) >> s) + zero_point, qmin, qmax)``, in place on ``total`` (a
+    fresh int64 array; grown to the broadcast shape first) -- one pass per step, no temporaries."""
+    s = np.asarray(s, dtype=np.int64)
+    zero_point = np.asarray(zero_point, dtype=np.int64)
+    shape = np.broadcast_shapes(np.shape(total), s.shape, zero_point.shape, np.shape(qmin), np.shape(qmax))
+    total = np.asarray(total)
+    if total.shape != shape:
+        total = np.broadcast_to(total, shape).copy()
+    total += np.int64(1) << (s - 1)
+    total >>= s
+    total += zero_point
+    return np.clip(total, qmin, qmax, out=total)
 
 
 def accumulator_bound(k: int, x_bits: int, x_signed: bool, x_zero_point: int, w_bits: int,

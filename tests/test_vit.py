@@ -50,18 +50,21 @@ def test_no_float_anywhere_in_the_integer_path(vit_tiny):
 
 def test_transformer_runs_with_torch_unimportable(vit_tiny, monkeypatch):
     """With torch unimportable the executor computes the accumulators in int64 numpy; every
-    layer equals the float32-GEMM run made with torch.  Asking for the float path then
+    layer equals the run made with torch's int8 GEMMs.  Asking for a torch path then
     fails, so the stand-in does remove torch."""
     graph, x = vit_tiny.graph, vit_tiny.x_int
-    want = graph.run(x, record=True, integer_gemm=False)
+    want = graph.run(x, record=True)
+    assert set(want.gemm.values()) == {"int8"}
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
     got = graph.run(x, record=True)
+    assert set(got.gemm.values()) == {"int64"}
     for name, rec in want.layers.items():
         assert np.array_equal(got.layers[name].output, rec.output), name
         if rec.acc is not None:
             assert np.array_equal(got.layers[name].acc, rec.acc), name
-    with pytest.raises(ImportError):
-        graph.run(x, integer_gemm=False)
+    for path in ("int8", "float32"):
+        with pytest.raises(RuntimeError, match="needs torch"):
+            graph.run(x, gemm_path=path)
 
 
 def test_layer_names_follow_module_paths(vit_tiny):
