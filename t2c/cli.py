@@ -425,9 +425,19 @@ def _sim_network(args):
 
 
 def cmd_report(args):
-    from .report import report
+    if not args.drift:
+        from .report import report
 
-    print(report(args.model))
+        print(report(args.model or args.model_default))
+        return
+    from .pipeline import prepare
+    from .report import DRIFT_HEADER, drift_inputs, drift_row
+
+    p = prepare(_source(args), _config(args))
+    shape = "x".join(map(str, p.graph.tensors[p.graph.input].shape[1:]))
+    print(DRIFT_HEADER)
+    print(drift_row(f"{p.name} ({shape}, {p.config.label()})", p.qmodel, p.graph,
+                    drift_inputs(args.model or args.model_default, p.graph, args.samples, args.seed)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -504,8 +514,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(docs/testbench.md; repeatable)")
     p.set_defaults(fn=cmd_sim)
 
-    p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits)")
-    p.add_argument("--model", default="digits-cnn")
+    p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits); "
+                                      "--drift: float fake-quant vs integer codes of any model")
+    _add_model_args(p, graph=False)
+    p.add_argument("--drift", action="store_true",
+                   help="compare the float fake-quant forward (exact=False) with the integer graph, in codes")
+    p.add_argument("--samples", type=int_in(1, 4096), default=8, help="--drift: inputs compared (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="--drift: seed of the random inputs (default 0)")
     p.set_defaults(fn=cmd_report)
     return ap
 

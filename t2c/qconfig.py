@@ -117,6 +117,13 @@ class QConfig:
                        for r in self.layers]
         return d
 
+    def label(self) -> str:
+        """A short description, e.g. ``W8A8 per-channel minmax``."""
+        q = self.weight_quantizer if self.weight_quantizer == self.act_quantizer else (
+            f"{self.weight_quantizer}/{self.act_quantizer}")
+        rules = f", {len(self.layers)} layer rules" if self.layers else ""
+        return f"W{self.wbit}A{self.abit} {'per-channel' if self.per_channel else 'per-tensor'} {q}{rules}"
+
     def with_overrides(self, **kwargs) -> "QConfig":
         """A copy with some model-wide fields replaced (command-line options)."""
         return replace(self, **{k: v for k, v in kwargs.items() if v is not None})

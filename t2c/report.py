@@ -1,10 +1,13 @@
-"""Accuracy and error-budget reports on the held-out digits split.
+"""Accuracy, error-budget and drift reports.
 
-* ``evaluate``: FP32 vs fake-quant vs integer reference accuracy, and how often the
-  integer model's top-1 differs from the fake-quant model's;
+* ``evaluate``: FP32 vs float fake-quant vs integer reference accuracy on the held-out
+  digits, how often the integer model's top-1 differs from the float fake-quant
+  forward's, and whether the QModel (exact forward) predicts what the integer model does;
 * ``error_budget``: for every non-linear integer op (softmax, LayerNorm, LUT), its
   error against the float function applied to the *same* dequantized input, in output
-  LSBs, so each op's own contribution is isolated.
+  LSBs, so each op's own contribution is isolated;
+* ``drift``: any model, the float fake-quant forward against the integer graph in
+  output codes (``t2c report --drift``).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 
 from .convert import QConfig, QModel, convert, quantize
 from .convert.qmodel import TORCH_LUT
+from .drift import compare, forward_mode
 from .ir import IntGraph, LayerNorm, Lut, Softmax
 from .models import get_model
 from .models.digits import accuracy, digits_split
@@ -29,9 +33,11 @@ DIGITS_MODELS = ("digits-cnn", "digits-vit")
 class Row:
     label: str
     fp32: float
-    fake_quant: float
+    fake_quant: float  # the float fake-quant forward (exact=False)
     integer: float
-    agreement: float  # % of test images where integer and fake-quant argmax agree
+    agreement: float  # % of test images where integer and float fake-quant argmax agree
+    same_as_qmodel: int  # test images where the QModel (exact forward) predicts what the integer model does
+    images: int
 
 
 @contextlib.contextmanager
@@ -67,15 +73,19 @@ def evaluate(config: QConfig, qat_epochs: int = 0, label: str | None = None,
              model: str = "digits-cnn") -> Row:
     build, qmodel, graph, (xte, yte) = _prepared(model, config, qat_epochs)
     logits = graph.run(graph.quantize_input(xte.numpy())).output
+    int_pred = torch.as_tensor(logits).argmax(1)
     with torch.no_grad():
-        fq_pred = qmodel(xte).argmax(1)
-    agree = 100.0 * float((torch.as_tensor(logits).argmax(1) == fq_pred).float().mean())
+        same = int((qmodel(xte).argmax(1) == int_pred).sum())
+        with forward_mode(qmodel, exact=False):
+            fq_pred = qmodel(xte).argmax(1)
+            fake_quant = accuracy(qmodel, xte, yte)
+    agree = 100.0 * float((int_pred == fq_pred).float().mean())
     quantizers = config.weight_quantizer if config.weight_quantizer == config.act_quantizer else (
         f"{config.weight_quantizer}/{config.act_quantizer}")
     label = label or f"W{config.wbit}A{config.abit} {quantizers}" + (
         f" +QAT {qat_epochs} ep" if qat_epochs else " PTQ")
-    return Row(label, accuracy(build(), xte, yte), accuracy(qmodel, xte, yte),
-               accuracy(lambda _: logits, xte, yte), agree)
+    return Row(label, accuracy(build(), xte, yte), fake_quant, accuracy(lambda _: logits, xte, yte), agree,
+               same, len(yte))
 
 
 def _float_reference(op, qmodel: QModel, graph: IntGraph, x_codes: np.ndarray) -> np.ndarray:
@@ -127,17 +137,39 @@ def report(model: str = "digits-cnn") -> str:
     if model not in DEFAULT_ROWS:
         raise ValueError(f"reports need labelled data: use one of {', '.join(DEFAULT_ROWS)}")
     lines = [f"accuracy of {model} on {len(digits_split()[3])} held-out digits",
-             "| config | FP32 | fake-quant | integer ref | int vs fake-quant argmax |",
-             "|---|---|---|---|---|"]
+             "| config | FP32 | float fake-quant | integer ref | int vs float fake-quant argmax | "
+             "QModel = integer |",
+             "|---|---|---|---|---|---|"]
     for config, epochs in DEFAULT_ROWS[model]:
         r = evaluate(config, epochs, model=model)
         if config.io_bits is None:
             r.label += f" (input/logits {config.abit}-bit)"
         lines.append(f"| {r.label} | {r.fp32:.2f}% | {r.fake_quant:.2f}% | {r.integer:.2f}% | "
-                     f"{r.agreement:.2f}% |")
+                     f"{r.agreement:.2f}% | {r.same_as_qmodel}/{r.images} |")
     if model == "digits-vit":
         lines += ["", "error budget (W8A8), integer op vs float op on the same input, output LSBs",
                   "| layer | op | max | mean |", "|---|---|---|---|"]
         lines += [f"| {r['layer']} | {r['op']} | {r['max_lsb']:.2f} | {r['mean_lsb']:.3f} |"
                   for r in error_budget(model)]
     return "\n".join(lines)
+
+
+def drift_row(label: str, qmodel: QModel, graph: IntGraph, x: torch.Tensor) -> str:
+    """One row of the drift table: the float fake-quant forward against the integer graph."""
+    d = compare(qmodel, graph, x, exact=False)
+    out = d.output
+    layers_equal = sum(1 for ld in d.layers if ld.equal == ld.elements)
+    return (f"| {label} | {100.0 * out.equal / out.elements:.1f}% | {out.mean_diff:.2f} / {out.max_diff} | "
+            f"{d.top1_agree} of {d.samples} | {layers_equal} of {len(d.layers)} | {d.first_differing or '-'} |")
+
+
+DRIFT_HEADER = ("| model (input) | output codes equal, integer vs float fake-quant | mean / max code difference | "
+                "top-1 agreement | layers equal | first differing layer |\n|---|---|---|---|---|---|")
+
+
+def drift_inputs(spec_name: str, graph: IntGraph, samples: int, seed: int = 0) -> torch.Tensor:
+    """The first test digits for the digits models, else seeded random inputs of the graph's shape."""
+    if spec_name in DIGITS_MODELS:
+        return digits_split()[2][:samples]
+    shape = graph.tensors[graph.input].shape[1:]
+    return torch.randn((samples, *shape), generator=torch.Generator().manual_seed(seed))

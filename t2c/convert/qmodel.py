@@ -61,9 +61,11 @@ def sdpa_factor(fn: FNode, q_shape) -> float:
 class QModel(nn.Module):
     """A captured model with quantizers; see the module docstring."""
 
-    def __init__(self, nodes: list[FNode], config: QConfig):
+    def __init__(self, nodes: list[FNode], config: QConfig, exact: bool = True):
         super().__init__()
         self.config = config
+        self.exact = exact  # after calibration, every layer's value is the integer contract's
+        self._integer_cache: tuple | None = None  # (parameter key, IntGraph)
         self.nodes = nodes
         self.by_name = {fn.name: fn for fn in nodes}
         self.weights = nn.ParameterDict()
@@ -189,7 +191,48 @@ class QModel(nn.Module):
         return round_half_up_ste(c / step) * step
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x, {})
+        return self._run(x, {}, self._integer_values(x) if self.exact_active() else None)
+
+    # ---- the exact forward
+    def exact_active(self) -> bool:
+        """True when ``forward`` computes the integer contract: ``exact`` is set and every
+        quantizer is calibrated, enabled and not observing (so never during calibration,
+        nor inside ``float_mode``)."""
+        return self.exact and all(q.enabled and not q.observing and q.calibrated for q in self.quantizers())
+
+    def _parameter_key(self, x: torch.Tensor) -> tuple:
+        """Changes whenever a parameter or buffer is replaced or updated in place (optimizer
+        steps bump ``_version``), or the input's per-sample shape changes."""
+        return (tuple(x.shape[1:]), *((id(t), t._version) for t in (*self.parameters(), *self.buffers())))
+
+    def integer_graph(self, x: torch.Tensor):
+        """``t2c.convert(self, x[:1])``, cached while no parameter, buffer or input shape changes."""
+        from .lower import convert  # lower imports this module
+
+        key = self._parameter_key(x)
+        if self._integer_cache is None or self._integer_cache[0] != key:
+            self._integer_cache = (key, convert(self, x[:1].detach()))
+        return self._integer_cache[1]
+
+    @torch.no_grad()
+    def _integer_values(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every tensor of the IntGraph of the current parameters on ``x``, dequantized:
+        ``(code - zero_point) * scale`` in ``x``'s dtype."""
+        graph = self.integer_graph(x)
+        x_int = graph.quantize_input(x.detach().cpu().numpy())
+        run = graph.run(x_int, record=True)
+        codes = {graph.input: x_int, **{op.output: run.layers[op.name].output for op in graph.ops}}
+        out = {}
+        for name, q in codes.items():
+            spec = graph.tensors[name]
+            out[name] = torch.from_numpy((q - spec.zero_point) * spec.scale).to(x.dtype)
+        return out
+
+    def layer_values(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every layer's output on ``x`` by this model's forward (exact or fake-quant)."""
+        env: dict[str, torch.Tensor] = {}
+        self._run(x, env, self._integer_values(x) if self.exact_active() else None)
+        return env
 
     def _layer(self, fn: FNode, env: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
         """The float computation of one fused layer (before its output quantizer)."""
@@ -251,7 +294,12 @@ class QModel(nn.Module):
             return torch.cat([env[n] for n in fn.inputs], dim=a["dim"])
         raise AssertionError(kind)  # pragma: no cover
 
-    def _run(self, x: torch.Tensor, env: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, env: dict[str, torch.Tensor],
+             integer: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The forward.  With ``integer`` (the exact forward), each layer's float fake-quant
+        expression is evaluated on the exact inputs and its value replaced by the integer
+        contract's, ``y + (integer - y).detach()``: the value is the integer model's, the
+        gradient the straight-through one of the float expression."""
         for fn in self.nodes:
             if fn.kind == "output":
                 return env[fn.inputs[0]]
@@ -262,6 +310,8 @@ class QModel(nn.Module):
                 y = F.relu6(y)
             if fn.kind in SCALED_KINDS:
                 y = self.aq[_key(fn.name)](y)
+            if integer is not None and fn.name in integer:
+                y = y + (integer[fn.name] - y).detach()
             env[fn.name] = y
         raise AssertionError("graph has no output node")
 
@@ -274,10 +324,11 @@ class QModel(nn.Module):
 
 
 def quantize(model: nn.Module, config: QConfig | None = None,
-             example_input: torch.Tensor | None = None) -> QModel:
+             example_input: torch.Tensor | None = None, exact: bool = True) -> QModel:
     """Capture ``model`` (any fx-traceable module), fuse it and attach quantizers.
 
     ``example_input`` (optional, e.g. one calibration sample) lets the capture resolve
     Python control flow on shapes and fold parameter-only tensors at that input shape
-    (``t2c.convert.capture``); models without such code do not need it."""
-    return QModel(capture(model, example_input), config or QConfig())
+    (``t2c.convert.capture``); models without such code do not need it.  ``exact=False``
+    keeps the float fake-quant forward after calibration (see ``QModel.exact_active``)."""
+    return QModel(capture(model, example_input), config or QConfig(), exact=exact)
