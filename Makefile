@@ -4,7 +4,8 @@
 #   make sim LAYER=conv3 [MODEL=digits-cnn | GOLDEN=DIR | GRAPH=net.t2c] [SIM=icarus|verilator]
 #            [WAVES=1] [PIXELS=N] [ROWS=8] [COLS=8] [RTL_DIR=DIR] [ARGS="more t2c sim options"]
 #            (= t2c sim, docs/testbench.md; any other variable is an error)
-#   make test          Python unit tests + cocotb RTL tests (what CI runs)
+#   make test          Python unit tests + cocotb RTL tests, not the `slow` ones (what CI runs)
+#   make test-slow     the `slow` tests only: whole networks, the zoo at 224, documented commands
 #   make venv          the environment with every extra
 #   make golden        regenerate golden/digits-cnn (byte-for-byte deterministic)
 #   make bench         benchmarks (ratios measured side by side)
@@ -30,7 +31,7 @@ ifneq ($(UNKNOWN_VARS),)
 $(error unknown variable $(firstword $(UNKNOWN_VARS)); make takes $(ALLOWED_VARS))
 endif
 
-.PHONY: venv test test-python test-sim lint sim golden bench report clean iverilog mutate
+.PHONY: venv test test-slow test-python test-sim lint sim golden bench report clean iverilog mutate
 
 venv: $(VENV)/.installed
 
@@ -47,16 +48,19 @@ iverilog:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq iverilog liblz4-dev >/dev/null; fi; }
 
 test: venv iverilog lint
-	$(PY) -m pytest -n $(JOBS) -q tests $(wildcard sim)
+	$(PY) -m pytest -n $(JOBS) -q -m "not slow" tests $(wildcard sim)
+
+test-slow: venv iverilog
+	$(PY) -m pytest -n $(JOBS) -q -m slow tests $(wildcard sim)
 
 lint: venv
 	$(PY) -m ruff check .
 
 test-python: venv
-	$(PY) -m pytest -n $(JOBS) -q tests
+	$(PY) -m pytest -n $(JOBS) -q -m "not slow" tests
 
 test-sim: venv iverilog
-	$(PY) -m pytest -n $(JOBS) -q sim
+	$(PY) -m pytest -n $(JOBS) -q -m "not slow" sim
 
 golden: venv
 	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)

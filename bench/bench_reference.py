@@ -14,8 +14,6 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
 import torch
@@ -25,18 +23,10 @@ from t2c.ir import Conv2d, Linear
 from t2c.models.spec import build_model, parse_model_spec
 from t2c.pipeline import ModelSource, prepare
 
+from machine import machine
+
 MODELS = {"resnet18": "resnet18", "vit-tiny": "vit-tiny",
           "mobilenet_v2": ModelSource(spec="torchvision:mobilenet_v2", input_shape=(1, 3, 224, 224))}
-
-
-def machine() -> str:
-    cpu = platform.machine()
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
 
 
 def interleaved(runs: dict, repeats: int) -> dict[str, float]:

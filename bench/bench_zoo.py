@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import datetime
 import json
-import platform
 import sys
 import warnings
 from pathlib import Path
@@ -31,26 +30,11 @@ sys.path.insert(0, str(ROOT))
 from t2c import QConfig  # noqa: E402
 from t2c.zoo import ZOO, measure, spec_at  # noqa: E402
 
+from machine import machine  # noqa: E402
+
 W4_MODELS = ("torchvision:mobilenet_v3_small", "torchvision:shufflenet_v2_x0_5", "torchvision:squeezenet1_0",
              "torchvision:efficientnet_b0", "torchvision:swin_t", "timm:regnetx_002", "torchvision:densenet121")
 BEGIN, END = "<!-- bench_zoo: begin -->", "<!-- bench_zoo: end -->"
-
-
-def machine() -> str:
-    import os
-
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads), "
-            f"Python {platform.python_version()}")
 
 
 def table(rows: list[dict]) -> str:
@@ -93,11 +77,19 @@ def main(argv=None) -> int:
     ap.add_argument("--render", help="render the table from a results file and stop")
     ap.add_argument("--n", type=int, default=32, help="agreement inputs per model")
     ap.add_argument("--no-w4", action="store_true")
+    ap.add_argument("--part", default="1/1", help="K/N: every N-th job from the K-th (parallel runs)")
     args = ap.parse_args(argv)
     header = (f"Measured by `python bench/bench_zoo.py` on {machine()}, "
               f"{datetime.date.today().isoformat()}.")
     if args.render:
-        rows = [json.loads(line) for line in Path(args.render).read_text().splitlines() if line.strip()]
+        rows = {}
+        for line in Path(args.render).read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(r["spec"], r["size"], r["config"])] = r  # the last measurement of each
+        order = {spec_at(e, size): i for i, e in enumerate(ZOO) for size in e.sizes}
+        rows = sorted(rows.values(), key=lambda r: (order.get(r["spec"], len(order)), r["size"],
+                                                    r["config"] != "W8A8", r["config"]))
         block = render(rows, header)
         write_doc(Path(args.out), block)
         print(block)
@@ -115,8 +107,21 @@ def main(argv=None) -> int:
             jobs.append((spec_at(e, size), size, QConfig()))
             if not args.no_w4 and e.spec in W4_MODELS and size == min(e.sizes):
                 jobs.append((spec_at(e, size), size, QConfig(wbit=4, abit=4)))
+    done = {}
+    if results.exists():  # resume: rows measured before are kept
+        for line in results.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                done[(r["spec"], r["size"], r["config"])] = r
+    k, parts = (int(v) for v in args.part.split("/"))
     rows = []
-    for spec, size, config in jobs:
+    for i, (spec, size, config) in enumerate(jobs):
+        key = (spec, size, f"W{config.wbit}A{config.abit}")
+        if key in done:
+            rows.append(done[key])
+            continue
+        if i % parts != k - 1:
+            continue
         try:
             row = dataclasses.asdict(measure(spec, size, config, n=args.n))
         except Exception as ex:  # a failure is a row of the table, not the end of the run

@@ -57,6 +57,9 @@ SYNTHETIC = {
                          x=(8, False, 0), y=(8, True, 0), extreme_bias=True),
     "residual_signed": dict(cin=8, cout=8, hw=(6, 6), kernel=(3, 3), padding=(1, 1),
                             x=(8, True, -5), y=(8, True, 3), residual=True, geometry=(4, 4)),
+    # one row: the drain of a result has no row walk (engine_post's d_row_q stays 0)
+    "single_row": dict(cin=3, cout=7, hw=(5, 4), kernel=(3, 3), padding=(1, 1),
+                       x=(8, False, 0), y=(8, True, 2), geometry=(1, 8)),
     "linear_tokens": dict(kind="linear", cin=20, cout=12, tokens=5, x=(8, False, 0),
                           y=(8, True, -29)),
     # 16 and 24 columns: output words wider than 64 bits (COLS * OBITS), 3 column tiles of 9

@@ -272,39 +272,56 @@ def centered_float32(x, zero_point):
     return torch.from_numpy(xc.astype(np.float32)), dx
 
 
+SMALL_MATMUL = 1 << 16  # MACs per matrix up to which one batched float call beats a _int_mm per matrix
+
+
 def matmul(a, b, a_zero_point: int, b_zero_point: int, path: str) -> tuple[np.ndarray, str]:
     """``(a - za) @ (b - zb)`` of two activation tensors ``[..., M, K] @ [..., K, N]``, exact, int64.
 
-    ``int8``: both shifted into int8 by their observed code ranges and corrected,
-    ``(a' + da)(b' + db) = a'b' + db * rowsum(a') + da * colsum(b') + K da db``, one
-    ``torch._int_mm`` per leading index; ``float32``: float64 BLAS (exact: every partial sum
-    is below 2**53 for operands under 2**16 and K under 2**21); ``int64``: numpy int64.
+    Both operands are first shifted by constants ``ca``, ``cb`` (into int8 where their code
+    ranges allow, else by their zero points) and the product corrected exactly,
+    ``(a' + da)(b' + db) = a'b' + db * rowsum(a') + da * colsum(b') + K da db``.
+    ``int8``: one ``torch._int_mm`` per leading index (matrices over ``SMALL_MATMUL`` MACs;
+    smaller ones, e.g. the heads of a small ViT, go to one batched float call, which is
+    ~10x faster there: docs/reference.md); ``float32``: one batched torch matmul in
+    float32 when ``K * max|a'| * max|b'| <= 2**24`` (every partial sum an exact float32
+    integer), else float64 (exact below 2**53), else int64; ``int64``: numpy int64.
     """
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
-    k = a.shape[-1]
-    ca = int8_shift(min(int(a.min(initial=0)), a_zero_point), max(int(a.max(initial=0)), a_zero_point))
-    cb = int8_shift(min(int(b.min(initial=0)), b_zero_point), max(int(b.max(initial=0)), b_zero_point))
-    if path == "int8" and (ca is None or cb is None or k * 128 * 128 > INT32_MAX):
-        path = "float32"
+    m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     if path == "int64":
         return np.matmul(a - a_zero_point, b - b_zero_point), path
-    if path == "float32":
-        return np.matmul(a.astype(np.float64) - a_zero_point, b.astype(np.float64) - b_zero_point
-                         ).astype(np.int64), path
+    ca = int8_shift(min(int(a.min(initial=0)), a_zero_point), max(int(a.max(initial=0)), a_zero_point))
+    cb = int8_shift(min(int(b.min(initial=0)), b_zero_point), max(int(b.max(initial=0)), b_zero_point))
+    if path == "int8" and (ca is None or cb is None or k * 128 * 128 > INT32_MAX or m * k * n <= SMALL_MATMUL):
+        path = "float32"
+    ca = a_zero_point if ca is None else ca
+    cb = b_zero_point if cb is None else cb
+    a, b = a - ca, b - cb
+    bound = k * int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0))
+    if path == "float32" and bound >= 1 << 53:
+        return np.matmul(a + (ca - a_zero_point), b + (cb - b_zero_point)), "int64"
     import torch
 
-    a8, b8 = (a - ca).astype(np.int8), (b - cb).astype(np.int8)
+    if path == "float32":
+        dtype = torch.float32 if bound <= FLOAT32_EXACT else torch.float64
+        acc = torch.matmul(torch.from_numpy(a).to(dtype), torch.from_numpy(b).to(dtype)).numpy().astype(np.int64)
+    else:
+        lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+        a8 = np.broadcast_to(a.astype(np.int8), (*lead, m, k)).reshape(-1, m, k)
+        b8 = np.broadcast_to(b.astype(np.int8), (*lead, k, n)).reshape(-1, k, n)
+        acc = np.empty((a8.shape[0], m, n), np.int64)
+        for i in range(a8.shape[0]):
+            acc[i] = torch._int_mm(torch.from_numpy(np.require(a8[i], requirements=("C", "W"))),
+                                   torch.from_numpy(np.require(b8[i], requirements=("C", "W")))).numpy()
+        acc = acc.reshape(*lead, m, n)
     da, db = ca - a_zero_point, cb - b_zero_point
-    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    a8 = np.broadcast_to(a8, (*lead, *a8.shape[-2:])).reshape(-1, *a8.shape[-2:])
-    b8 = np.broadcast_to(b8, (*lead, *b8.shape[-2:])).reshape(-1, *b8.shape[-2:])
-    acc = np.empty((a8.shape[0], a8.shape[1], b8.shape[2]), np.int64)
-    for i in range(a8.shape[0]):
-        acc[i] = torch._int_mm(torch.from_numpy(np.require(a8[i], requirements=("C", "W"))),
-                               torch.from_numpy(np.require(b8[i], requirements=("C", "W")))).numpy()
-    acc += db * a8.sum(axis=-1, dtype=np.int64)[:, :, None] + da * b8.sum(axis=-2, dtype=np.int64)[:, None, :]
+    if db:
+        acc += db * a.sum(axis=-1, keepdims=True)
+    if da:
+        acc += da * b.sum(axis=-2, keepdims=True)
     acc += k * da * db
-    return acc.reshape(*lead, *acc.shape[-2:]), path
+    return acc, path
 
 
 def observed_range(x) -> tuple[int, int]:

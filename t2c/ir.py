@@ -438,10 +438,8 @@ class IntGraph:
         spec = self.tensors[self.output]
         return (np.asarray(q, dtype=np.float64) - spec.zero_point) * spec.scale
 
-    def run(self, x, record: bool = False, gemm_path: str | None = None, integer_gemm: bool | None = None):
+    def run(self, x, record: bool = False, gemm_path: str | None = None):
         """Execute on integer input ``x`` (see ``t2c.ref.run``)."""
         from .ref import run  # the executor lives with the reference arithmetic
 
-        if integer_gemm is not None:  # TODO(before stop): old spelling, remove with its last callers
-            gemm_path = "int64" if integer_gemm else "float32"
         return run(self, x, record=record, gemm_path=gemm_path)

@@ -33,26 +33,26 @@ class Entry:
 ZOO: tuple[Entry, ...] = (
     Entry("torchvision:mobilenet_v2", (64, 96, 224), "mobilenet"),
     Entry("torchvision:mobilenet_v3_small", (64, 96, 224), "mobilenet"),
-    Entry("torchvision:mobilenet_v3_large", (64, 224), "mobilenet"),
-    Entry("torchvision:efficientnet_b0", (64, 224), "efficientnet"),
+    Entry("torchvision:mobilenet_v3_large", (64,), "mobilenet"),
+    Entry("torchvision:efficientnet_b0", (64, 96, 224), "efficientnet"),
     Entry("torchvision:shufflenet_v2_x0_5", (64, 224), "shufflenet"),
     Entry("torchvision:squeezenet1_0", (64, 224), "squeezenet"),
-    Entry("torchvision:densenet121", (64, 224), "densenet"),
-    Entry("torchvision:googlenet(aux_logits=False)", (64, 224), "googlenet"),
-    Entry("torchvision:regnet_x_400mf", (64, 224), "regnet"),
-    Entry("torchvision:resnet50", (64, 224), "resnet"),
-    Entry("torchvision:vgg11_bn", (64, 224), "vgg"),
-    Entry("torchvision:alexnet", (64, 224), "alexnet"),
-    Entry("torchvision:mnasnet0_5", (64, 224), "mnasnet"),
-    Entry("torchvision:convnext_tiny", (64, 224), "convnext"),
+    Entry("torchvision:densenet121", (64,), "densenet"),
+    Entry("torchvision:googlenet(aux_logits=False)", (64, 96), "googlenet"),
+    Entry("torchvision:regnet_x_400mf", (64,), "regnet"),
+    Entry("torchvision:resnet50", (64,), "resnet"),
+    Entry("torchvision:vgg11_bn", (64, 96), "vgg"),
+    Entry("torchvision:alexnet", (64, 96), "alexnet"),
+    Entry("torchvision:mnasnet0_5", (64,), "mnasnet"),
+    Entry("torchvision:convnext_tiny", (64,), "convnext"),
     Entry("torchvision:swin_t", (64, 96, 224), "swin"),
-    Entry("torchvision:vit_b_16(image_size={size})", (64, 224), "vit"),
+    Entry("torchvision:vit_b_16(image_size={size})", (64,), "vit"),
     Entry("timm:resnet18", (64, 224), "resnet"),
     Entry("timm:mobilenetv3_small_100", (64, 224), "mobilenet"),
-    Entry("timm:efficientnet_lite0", (64, 224), "efficientnet"),
+    Entry("timm:efficientnet_lite0", (64,), "efficientnet"),
     Entry("timm:regnetx_002", (64, 224), "regnet"),
     Entry("timm:deit_tiny_patch16_224(img_size={size})", (64, 224), "vit"),
-    Entry("timm:vit_tiny_patch16_224(img_size={size})", (64, 224), "vit"),
+    Entry("timm:vit_tiny_patch16_224(img_size={size})", (64,), "vit"),
     # same families, same ops
     Entry("torchvision:shufflenet_v2_x1_0", (64,), "shufflenet"),
     Entry("torchvision:squeezenet1_1", (64,), "squeezenet"),
@@ -139,6 +139,7 @@ def measure(spec: str, size: int, config: QConfig | None = None, n: int = 32, ba
     classes = set()
     spec_out = graph.tensors[graph.output]
     t_int = t_float = 0.0
+    from .drift import codes_of, forward_mode
     from .models.spec import build_model, parse_model_spec
 
     model = build_model(parse_model_spec(spec))
@@ -148,12 +149,13 @@ def measure(spec: str, size: int, config: QConfig | None = None, n: int = 32, ba
             t = time.perf_counter()
             model(torch.from_numpy(xb))
             t_float += time.perf_counter() - t
-            fq = qmodel(torch.from_numpy(xb).double()).numpy()
+            with forward_mode(qmodel, exact=False):  # the float fake-quant forward
+                fq_t = qmodel(torch.from_numpy(xb).double())
         t = time.perf_counter()
         out = graph.run(graph.quantize_input(xb)).output
         t_int += time.perf_counter() - t
-        out, fq = out.reshape(len(xb), -1), fq.reshape(len(xb), -1)
-        fq_codes = np.round(fq / spec_out.scale).astype(np.int64) + spec_out.zero_point
+        fq_codes = codes_of(fq_t, spec_out).reshape(len(xb), -1)
+        out, fq = out.reshape(len(xb), -1), fq_t.numpy().reshape(len(xb), -1)
         ai, af = np.argmax(out, 1), np.argmax(fq, 1)
         agree += int((ai == af).sum())
         equal += int((out == fq_codes).sum())

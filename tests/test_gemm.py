@@ -147,13 +147,30 @@ def test_int8_plan_falls_back_when_codes_leave_the_declared_range():
 
 
 @pytest.mark.parametrize("path", PATHS)
-def test_matmul_paths_match_python_ints(path):
+@pytest.mark.parametrize("m,k,n", [(9, 40, 11), (80, 40, 33)])  # below and above gemm.SMALL_MATMUL
+def test_matmul_paths_match_python_ints(path, m, k, n):
     rng = np.random.default_rng(7)
-    a = rng.integers(0, 256, (2, 3, 9, 40))  # unsigned codes (softmax probabilities)
-    b = rng.integers(-128, 128, (2, 3, 40, 11))
+    a = rng.integers(0, 256, (2, 3, m, k))  # unsigned codes (softmax probabilities)
+    b = rng.integers(-128, 128, (1, 3, k, n))  # broadcast over the first axis
     a[0, 0, 0, :2] = [0, 255]
     want = np.einsum("...mk,...kn->...mn", a.astype(object) - 4, b.astype(object) + 3).astype(np.int64)
     got, used = gemm.matmul(a, b, 4, -3, path)
-    assert used == path
+    small = m * k * n <= gemm.SMALL_MATMUL
+    assert used == ("float32" if path == "int8" and small else path)
     assert np.array_equal(got, want)
     assert not np.array_equal(gemm.matmul(a, b, 5, -3, path)[0], want)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("bits,k", [(16, 600), (31, 8)])  # float64 needed; beyond float64: int64
+def test_matmul_wide_operands_stay_exact(path, bits, k):
+    rng = np.random.default_rng(bits)
+    hi = 1 << (bits - 1)
+    a = rng.integers(-hi, hi, (2, 5, k))
+    b = rng.integers(-hi, hi, (2, k, 7))
+    a[0, 0, :] = hi - 1
+    b[0, :, 0] = hi - 1  # the largest products, all in one sum
+    want = np.einsum("...mk,...kn->...mn", a.astype(object) - 3, b.astype(object) + 1)
+    got, used = gemm.matmul(a, b, 3, -1, path)
+    assert used == ("int64" if bits == 31 or path == "int64" else "float32")
+    assert [[list(r) for r in m] for m in got.astype(object)] == [[list(r) for r in m] for m in want]

@@ -1,6 +1,6 @@
 """Your own model from the command line: model specs, data files, config files, saved
 integer models (no simulator needed; the co-simulation of the same flow is
-sim/test_own_model.py)."""
+sim/test_own_model_cosim.py)."""
 from __future__ import annotations
 
 import json

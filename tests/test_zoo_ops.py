@@ -1,6 +1,7 @@
 """The ops the model zoo needs, one small model each: every layer equals the independent
 recomputation (tests/independent.py), the graph round-trips through t2c.graph_io, the
-int64-only executor gives the same integers, a tampered layer is caught."""
+executor's GEMM paths (int8, float32, int64) give the same integers, a tampered layer is
+caught."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,6 +13,8 @@ from torch import nn
 import t2c
 from independent import assert_graph_matches, check_layer
 from t2c import arith
+from t2c.drift import forward_mode
+from t2c.gemm import PATHS
 from t2c.graph_io import load_graph, save_graph
 from t2c.ir import Affine, AvgPool2d, AvgPoolWindows, ConstAdd, Lut, MaxPool2d, Movement, Mul
 
@@ -32,10 +35,11 @@ def _check(model, shape, config=None, kinds=(), n=6):
     result = assert_graph_matches(graph, x_int)
     got = {op.kind for op in graph.ops}
     assert set(kinds) <= got, (kinds, got)
-    int64 = graph.run(x_int, record=True, integer_gemm=True)
-    for name, rec in result.layers.items():
-        assert np.array_equal(int64.layers[name].output, rec.output), name
-    with torch.no_grad():
+    for path in PATHS:  # every GEMM path of the executor gives the same integers
+        other = graph.run(x_int, record=True, gemm_path=path)
+        for name, rec in result.layers.items():
+            assert np.array_equal(other.layers[name].output, rec.output), (path, name)
+    with torch.no_grad(), forward_mode(q, exact=False):  # the float fake-quant forward
         fq = q(x.double()).numpy()
     agree = np.mean(np.argmax(fq.reshape(len(x), -1), 1) == np.argmax(result.output.reshape(len(x), -1), 1))
     return graph, x_int, result, agree

@@ -817,17 +817,19 @@ def main(argv=None) -> int:
         return m
 
     done = 0
+    pool = concurrent.futures.ThreadPoolExecutor(args.jobs)
     try:
-        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
-            for m in pool.map(one, picked):
-                done += 1
-                print(f"[{done}/{len(picked)}] {m.where():<26} {m.cls:<10} {m.original!r} -> {m.replacement!r}: "
-                      f"{m.status} {m.detail[:100]} ({m.seconds:.0f} s)", flush=True)
+        for m in pool.map(one, picked):
+            done += 1
+            print(f"[{done}/{len(picked)}] {m.where():<26} {m.cls:<10} {m.original!r} -> {m.replacement!r}: "
+                  f"{m.status} {m.detail[:100]} ({m.seconds:.0f} s)", flush=True)
     except KeyboardInterrupt:
+        pool.shutdown(wait=False, cancel_futures=True)
         with _lock:
             for p in _children:
                 os.killpg(p.pid, signal.SIGKILL)
         return 130
+    pool.shutdown()
     wall = time.perf_counter() - t0
 
     print()
