@@ -34,7 +34,17 @@ class RunResult:
 
 
 def layer_path(op, graph: IntGraph) -> str:
-    """The GEMM path ``t2c.gemm.choose`` picks for a conv/linear/matmul ``op`` of ``graph``."""
+    """The GEMM path ``t2c.gemm.choose`` picks for a conv/linear/matmul ``op`` of ``graph``
+    (cached on the op while its weight array, its input range and torch's presence stay the same)."""
+    spec = graph.tensors[op.inputs[0]]
+    key = (getattr(op, "weight", None) is not None and id(op.weight), spec.qmin, spec.qmax, gemm.torch_available())
+    cached = op.__dict__.get("_path")
+    if cached is None or cached[0] != key:
+        cached = op.__dict__["_path"] = (key, _choose_path(op, graph))
+    return cached[1]
+
+
+def _choose_path(op, graph: IntGraph) -> str:
     spec = graph.tensors[op.inputs[0]]
     if isinstance(op, MatMul):
         other = graph.tensors[op.inputs[1]]
@@ -207,7 +217,8 @@ def run_op(op, inputs: list[np.ndarray], graph: IntGraph | None = None, gemm_pat
     if isinstance(op, MatMul):
         return _matmul(op, inputs, path)
     x_range = _input_range(op, graph, inputs[0])
-    if path == "int8" and gemm.choose(op.weight, *x_range, op.x_zero_point) != "int8":
+    if path == "int8" and (layer_path(op, graph) if graph is not None else
+                           gemm.choose(op.weight, *x_range, op.x_zero_point)) != "int8":
         path = "float32"
     return GEMM_EXECUTORS[type(op)](op, inputs, gemm_plan(op, path, x_range))
 
@@ -226,6 +237,33 @@ def _input_range(op, graph, x) -> tuple[int, int]:
 
 
 GEMM_EXECUTORS = {Conv2d: _conv, Linear: _linear}
+
+
+def _reads(op) -> list[str]:
+    """The tensors ``op`` reads: its inputs and, for data movement, the tensors whose
+    shapes its symbolic sizes name (``{"dim_of": tensor}``)."""
+    names = list(op.inputs)
+    if isinstance(op, Movement):
+        todo = [op.args]
+        while todo:
+            a = todo.pop()
+            if isinstance(a, dict):
+                if "dim_of" in a:
+                    names.append(a["dim_of"])
+                todo.extend(a.values())
+            elif isinstance(a, (list, tuple)):
+                todo.extend(a)
+    return names
+
+
+def _last_uses(graph: IntGraph) -> dict[str, int]:
+    """tensor -> index of the last op that reads it (the graph output is never freed)."""
+    last = {}
+    for i, op in enumerate(graph.ops):
+        for t in _reads(op):
+            last[t] = i
+    last.pop(graph.output, None)
+    return last
 
 
 def run(graph: IntGraph, x, record: bool = False, gemm_path: str | None = None) -> RunResult:
@@ -248,7 +286,8 @@ def run(graph: IntGraph, x, record: bool = False, gemm_path: str | None = None) 
         raise ValueError(f"input codes outside [{spec.qmin}, {spec.qmax}]")
     env = {graph.input: x.astype(np.int64)}
     result = RunResult(output=None)
-    for op in graph.ops:
+    last_use = {} if record else _last_uses(graph)
+    for i, op in enumerate(graph.ops):
         ins = [env[t] for t in op.inputs]
         if isinstance(op, Movement):
             acc, out, path = None, np.ascontiguousarray(movement.apply(op.fn, ins[0], op.args,
@@ -256,6 +295,9 @@ def run(graph: IntGraph, x, record: bool = False, gemm_path: str | None = None) 
         else:
             acc, out, path = run_op(op, ins, graph, gemm_path)
         env[op.output] = out
+        for t in _reads(op):  # a tensor no later op reads is freed (batches of activations are large)
+            if last_use.get(t) == i:
+                env.pop(t, None)
         if path is not None:
             result.gemm[op.name] = path
         if record:
