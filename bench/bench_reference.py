@@ -95,6 +95,28 @@ def shape_rows(repeats: int) -> None:
         print(f"  {op.name:22s} {geo:38s} {cells}", flush=True)
 
 
+def matmul_rows(repeats: int) -> None:
+    """Attention-like matmuls of int8 operands [n, m, k] @ [n, k, p]: one torch._int_mm per
+    matrix against one batched float32 torch.matmul (exact: k * 128 * 128 <= 2**24) and a
+    batched float64 numpy matmul; the choice behind gemm.SMALL_MATMUL."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    print(f"matmuls [n, m, k] @ [n, k, p], int8 operands: ms by method (gemm.SMALL_MATMUL = {gemm.SMALL_MATMUL} MACs)")
+    for n, m, k, q in ((192, 17, 16, 17), (192, 17, 17, 16), (3, 197, 64, 197), (3, 197, 197, 64),
+                       (96, 197, 64, 197), (96, 197, 197, 64)):
+        a = torch.from_numpy(rng.integers(-128, 128, (n, m, k)).astype(np.int8))
+        b = torch.from_numpy(rng.integers(-128, 128, (n, k, q)).astype(np.int8))
+        a64, b64 = a.numpy().astype(np.float64), b.numpy().astype(np.float64)
+        runs = {"_int_mm per matrix": lambda: [torch._int_mm(a[i], b[i]) for i in range(n)],
+                "float32 batched": lambda: torch.matmul(a.float(), b.float()),
+                "float64 numpy": lambda: np.matmul(a64, b64)}
+        best = interleaved(runs, repeats)
+        fastest = min(best, key=best.get)
+        cells = "  ".join(f"{key} {v * 1e3:8.3f}{'*' if key == fastest else ' '}" for key, v in best.items())
+        print(f"  {n:4d} x {m}x{k} @ {k}x{q} ({m * k * q:>7,} MACs each)  {cells}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=",".join(MODELS))
@@ -109,6 +131,7 @@ def main(argv=None):
         model_rows(name, batches, args.repeats, args.paths)
     if args.shapes:
         shape_rows(args.repeats)
+        matmul_rows(args.repeats)
 
 
 if __name__ == "__main__":

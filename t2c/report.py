@@ -135,7 +135,8 @@ DEFAULT_ROWS = {
 
 def report(model: str = "digits-cnn") -> str:
     if model not in DEFAULT_ROWS:
-        raise ValueError(f"reports need labelled data: use one of {', '.join(DEFAULT_ROWS)}")
+        raise ValueError(f"accuracy reports need labelled data: use one of {', '.join(DEFAULT_ROWS)}, "
+                         "or --drift (float fake-quant vs integer codes of any model)")
     lines = [f"accuracy of {model} on {len(digits_split()[3])} held-out digits",
              "| config | FP32 | float fake-quant | integer ref | int vs float fake-quant argmax | "
              "QModel = integer |",
