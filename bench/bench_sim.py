@@ -73,7 +73,10 @@ def bare_binary(run_dir: Path, params: dict, extra: list[str]) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "main.cpp").write_text(MAIN_CPP)
     gen = [f"-G{k}={v}" for k, v in params.items()]
-    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "--timing", "-CFLAGS", "-std=c++20",
+    # --output-split 0: one C++ file, as t2c's own builds (a split build races on its
+    # precompiled header under make -j)
+    cmd = ["verilator", "--cc", "--exe", "--build", "-j", "2", "--timing", "--output-split", "0",
+           "-CFLAGS", "-std=c++20",
            "--top-module", TOP, "--prefix", "Vtop", "-Mdir", str(run_dir), "-o", "bare", "-y", str(RTL_DIR),
            "-y", str(TB_DIR), "-Wno-fatal", *extra, *gen, str(run_dir / "main.cpp"), str(TB_DIR / f"{TOP}.v")]
     subprocess.run(cmd, check=True, capture_output=True, timeout=1800)
@@ -103,8 +106,8 @@ def output_equal(res, layer, geo, dump: Path) -> bool:
     return bool(valid.all()) and np.array_equal(E.decode_output(words, layer, geo), res.golden_output)
 
 
-def measure_layer(golden, name: str, arrays: list[str], root: Path) -> list[str]:
-    lines = []
+def measure_layer(golden, name: str, arrays: list[str], root: Path):
+    """Yield the printed lines of each array size as it is measured."""
     for arr in arrays:
         rows, cols = (int(v) for v in arr.split("x"))
         geo = E.Geometry(rows=rows, cols=cols)
@@ -128,20 +131,22 @@ def measure_layer(golden, name: str, arrays: list[str], root: Path) -> list[str]
                 b = {"error": (e.stderr or b"")[-300:]}
             bare[opt] = b
         base = bare["default"]
-        lines.append(f"{golden.manifest.get('model')} {name} {arr}: {res.cycles:,} cycles, {macs:,} MACs; "
-                     f"t2c sim {res.wall_s:.2f} s, second run {second:.2f} s (simulating from "
-                     f"{second - again.sim_s:.2f} s), cocotb simulation {res.sim_s:.2f} s, bare binary loop "
-                     f"{base.get('loop_s', float('nan')):.2f} s / process {base.get('process_s', float('nan')):.2f} s; "
-                     f"ratios: t2c sim / bare {res.wall_s / base['loop_s']:.2f}x, "
-                     f"cocotb simulation / bare {res.sim_s / base['loop_s']:.2f}x")
+        if "error" in base:
+            yield f"{name} {arr}: the default bare build failed: {base['error']!r}"
+            continue
+        yield (f"{golden.manifest.get('model')} {name} {arr}: {res.cycles:,} cycles, {macs:,} MACs; "
+               f"t2c sim {res.wall_s:.2f} s, second run {second:.2f} s (simulating from "
+               f"{second - again.sim_s:.2f} s), cocotb simulation {res.sim_s:.2f} s, bare binary loop "
+               f"{base.get('loop_s', float('nan')):.2f} s / process {base.get('process_s', float('nan')):.2f} s; "
+               f"ratios: t2c sim / bare {res.wall_s / base['loop_s']:.2f}x, "
+               f"cocotb simulation / bare {res.sim_s / base['loop_s']:.2f}x")
         for opt, b in bare.items():
             if "error" in b:
-                lines.append(f"    {opt:16s} build failed: {b['error']!r}")
+                yield f"    {opt:16s} build failed: {b['error']!r}"
                 continue
-            lines.append(f"    {opt:16s} {b['loop_s']:8.3f} s  {b['cycles'] / b['loop_s'] / 1e3:9.1f} k cycles/s  "
-                         f"{1e9 * b['loop_s'] / macs:8.2f} ns/MAC  {b['loop_s'] / base['loop_s']:5.2f}x of default  "
-                         f"bit-exact: {'yes' if b['exact'] else 'NO'}")
-    return lines
+            yield (f"    {opt:16s} {b['loop_s']:8.3f} s  {b['cycles'] / b['loop_s'] / 1e3:9.1f} k cycles/s  "
+                   f"{1e9 * b['loop_s'] / macs:8.2f} ns/MAC  {b['loop_s'] / base['loop_s']:5.2f}x of default  "
+                   f"bit-exact: {'yes' if b['exact'] else 'NO'}")
 
 
 def main(argv=None) -> None:

