@@ -22,17 +22,7 @@ from t2c.sim import toolchain
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "own_model"
-CONFIG = """
-wbit = 4
-abit = 4
-[[layer]]
-match = "stem.0"
-wbit = 8
-abit = 8
-[[layer]]
-match = "head"
-skip = true
-"""
+CONFIG = (EXAMPLE / "w4a4_first_w8.toml").read_text()  # W4A4, stem.0 W8A8, head skipped
 
 
 def t2c(*args: str, cwd: Path) -> str:

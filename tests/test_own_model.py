@@ -125,17 +125,7 @@ def test_calibration_file_formats_give_the_same_model(user_model, tmp_path):
 
 
 # ------------------------------------------------------------------ config files
-CONFIG = '''
-wbit = 4
-abit = 4
-[[layer]]
-match = "stem.0"
-wbit = 8
-abit = 8
-[[layer]]
-match = "head"
-skip = true
-'''
+CONFIG = (EXAMPLE / "w4a4_first_w8.toml").read_text()  # W4A4, stem.0 W8A8, head skipped
 
 
 def test_config_file_rules(tmp_path):
