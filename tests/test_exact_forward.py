@@ -17,6 +17,7 @@ from t2c.drift import compare, forward_mode
 from t2c.models import get_model
 from t2c.models.digits import digits_split
 from t2c.pipeline import ModelSource, prepare
+from t2c.zoo import ZOO, prepare_entry, spec_at
 
 CONFIGS = {
     "W8A8 per-channel": QConfig(wbit=8, abit=8),
@@ -157,4 +158,14 @@ ZOO_SMALL = {  # the public models at small inputs (seeded random weights)
 @pytest.mark.parametrize("model", ZOO_SMALL)
 def test_zoo_exact_forward_equals_the_integer_graph_on_every_layer(model, config):
     p = prepare(ZOO_SMALL[model], CONFIGS[config])
+    assert_every_layer_equal(compare(p.qmodel, p.graph, seeded_inputs(p.graph, 32)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", [spec_at(e, min(e.sizes)) for e in ZOO])
+def test_every_zoo_model_exact_forward_equals_the_integer_graph(spec):
+    """Every model of t2c.zoo (issue 14's coverage) at its smallest size, W8A8 per-channel,
+    32 seeded inputs: the exact forward's codes equal the IntGraph's on every layer."""
+    size = min(next(e for e in ZOO if spec_at(e, min(e.sizes)) == spec).sizes)
+    p = prepare_entry(spec, size, QConfig())
     assert_every_layer_equal(compare(p.qmodel, p.graph, seeded_inputs(p.graph, 32)))
