@@ -13,7 +13,7 @@ import torch
 
 from t2c import QConfig
 from t2c.convert import convert, quantize
-from t2c.drift import compare, forward_mode
+from t2c.drift import codes_of, compare, forward_mode
 from t2c.models import get_model
 from t2c.models.digits import digits_split
 from t2c.pipeline import ModelSource, prepare
@@ -169,3 +169,26 @@ def test_every_zoo_model_exact_forward_equals_the_integer_graph(spec):
     size = min(next(e for e in ZOO if spec_at(e, min(e.sizes)) == spec).sizes)
     p = prepare_entry(spec, size, QConfig())
     assert_every_layer_equal(compare(p.qmodel, p.graph, seeded_inputs(p.graph, 32)))
+
+
+def test_a_layer_feeding_an_in_place_activation_keeps_its_exact_value():
+    """nn.Hardswish(inplace=True) after a conv (MobileNetV3): the table layer must not
+    overwrite the conv's recorded value (it did, in place, before the table's input was
+    copied); every layer equal, and the check fails on the overwritten value."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.BatchNorm2d(8),
+                                torch.nn.Hardswish(inplace=True), torch.nn.Conv2d(8, 4, 3)).eval()
+    x = torch.randn((16, 3, 8, 8), generator=torch.Generator().manual_seed(1))
+    qm = quantize(model, QConfig())
+    qm.calibrate([x])
+    graph = convert(qm, x[:1])
+    drift = compare(qm, graph, x.double())
+    assert_every_layer_equal(drift)
+    conv = next(d for d in drift.layers if d.name == graph.ops[0].name)
+    assert conv.elements == 16 * 8 * 8 * 8
+    name = graph.ops[0].name
+    value = qm.layer_values(x.double())[name]
+    want = graph.run(graph.quantize_input(x.numpy()), record=True).layers[name].output
+    assert np.array_equal(codes_of(value, graph.tensors[name]), want)
+    overwritten = torch.nn.functional.hardswish(value)  # what the in-place table left behind
+    assert not np.array_equal(codes_of(overwritten, graph.tensors[name]), want)

@@ -280,8 +280,8 @@ class QModel(nn.Module):
             return movement.apply(a["fn"], x_in, a["args"], lambda n: env[n].shape)
         if kind == "scale":
             return x_in * a["factor"]
-        if kind == "lut":
-            return lut_function(fn)(x_in)
+        if kind == "lut":  # on a copy: a captured module may work in place (nn.Hardswish(inplace=True))
+            return lut_function(fn)(x_in.clone())
         if kind == "softmax":
             return torch.softmax(x_in, dim=-1)
         if kind == "matmul":
