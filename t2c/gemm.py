@@ -291,14 +291,15 @@ def matmul(a, b, a_zero_point: int, b_zero_point: int, path: str) -> tuple[np.nd
     m, k, n = a.shape[-2], a.shape[-1], b.shape[-1]
     if path == "int64":
         return np.matmul(a - a_zero_point, b - b_zero_point), path
-    ca = int8_shift(min(int(a.min(initial=0)), a_zero_point), max(int(a.max(initial=0)), a_zero_point))
-    cb = int8_shift(min(int(b.min(initial=0)), b_zero_point), max(int(b.max(initial=0)), b_zero_point))
+    (a_lo, a_hi), (b_lo, b_hi) = ((int(t.min()), int(t.max())) if t.size else (0, 0) for t in (a, b))
+    ca = int8_shift(min(a_lo, a_zero_point, 0), max(a_hi, a_zero_point, 0))
+    cb = int8_shift(min(b_lo, b_zero_point, 0), max(b_hi, b_zero_point, 0))
     if path == "int8" and (ca is None or cb is None or k * 128 * 128 > INT32_MAX or m * k * n <= SMALL_MATMUL):
         path = "float32"
     ca = a_zero_point if ca is None else ca
     cb = b_zero_point if cb is None else cb
     a, b = a - ca, b - cb
-    bound = k * int(np.abs(a).max(initial=0)) * int(np.abs(b).max(initial=0))
+    bound = k * max(abs(a_lo - ca), abs(a_hi - ca), 0) * max(abs(b_lo - cb), abs(b_hi - cb), 0)  # k max|a'| max|b'|
     if path == "float32" and bound >= 1 << 53:
         return np.matmul(a + (ca - a_zero_point), b + (cb - b_zero_point)), "int64"
     import torch

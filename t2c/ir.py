@@ -168,11 +168,11 @@ class MaxPool2d(Op):
 
 
 @dataclass
-class AvgPool2d(Op):
-    """``acc = sum over the window of (x - x_zero_point)`` (padding counts as real 0),
-    then ``requant`` with ``real = s_x / (kh * kw * s_y)``."""
+class _WindowSum(Op):
+    """The fields of the average pools: windows walked by ``kernel``, ``stride``,
+    ``padding`` (padding counts as real 0), ``acc = sum of (x - x_zero_point)``, then
+    ``requant``.  Not an op kind itself (no ``kind`` of its own)."""
 
-    kind: ClassVar[str] = "avgpool"
     kernel: tuple[int, int] = (2, 2)
     stride: tuple[int, int] = (2, 2)
     padding: tuple[int, int] = (0, 0)
@@ -185,6 +185,14 @@ class AvgPool2d(Op):
     def attrs(self):
         return {"kernel": list(self.kernel), "stride": list(self.stride), "padding": list(self.padding),
                 "x_zero_point": self.x_zero_point, **_requant_attrs(self.requant)}
+
+
+@dataclass
+class AvgPool2d(_WindowSum):
+    """``acc = sum over the window of (x - x_zero_point)`` (padding counts as real 0),
+    then ``requant`` with ``real = s_x / (kh * kw * s_y)``."""
+
+    kind: ClassVar[str] = "avgpool"
 
 
 @dataclass
@@ -363,7 +371,7 @@ class Affine(Op):
 
 
 @dataclass
-class AvgPoolWindows(Op):
+class AvgPoolWindows(_WindowSum):
     """Average pooling where each output window has its own divisor: the windows are
     walked as AvgPool2d's (``kernel``, ``stride``, ``padding``; padding counts as real 0),
     ``acc = sum of (x - x_zero_point)``, then ``requant`` with ``m``, ``s`` of length
@@ -374,18 +382,6 @@ class AvgPoolWindows(Op):
     ``rtl/pool.v``'s per-window ``(m, s)`` table (docs/pool_eltwise.md) tiled over channels."""
 
     kind: ClassVar[str] = "avgpool_window"
-    kernel: tuple[int, int] = (2, 2)
-    stride: tuple[int, int] = (2, 2)
-    padding: tuple[int, int] = (0, 0)
-    x_zero_point: int = 0
-    requant: Requant = None
-
-    def params(self):
-        return _requant_params(self.requant)
-
-    def attrs(self):
-        return {"kernel": list(self.kernel), "stride": list(self.stride), "padding": list(self.padding),
-                "x_zero_point": self.x_zero_point, **_requant_attrs(self.requant)}
 
 
 @dataclass

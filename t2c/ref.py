@@ -124,12 +124,18 @@ def _maxpool(op: MaxPool2d, ins):
     return None, out
 
 
-def _avgpool(op: AvgPool2d, ins):
-    x = np.asarray(ins[0], dtype=np.int64) - op.x_zero_point
-    views = _window_slices(x, op.kernel, op.stride, op.padding, (1, 1), 0)
+def _window_sum(op, x) -> np.ndarray:
+    """``sum over each window of (x - x_zero_point)``, padding a real 0 (both average pools)."""
+    views = _window_slices(np.asarray(x, dtype=np.int64) - op.x_zero_point, op.kernel, op.stride, op.padding,
+                           (1, 1), 0)
     acc = next(views).copy()
     for v in views:
         acc += v
+    return acc
+
+
+def _avgpool(op: AvgPool2d, ins):
+    acc = _window_sum(op, ins[0])
     return acc, apply_requant(op.requant, acc, None, 1)
 
 
@@ -181,11 +187,7 @@ def _affine(op: Affine, ins):
 
 
 def _avgpool_window(op: AvgPoolWindows, ins):
-    x = np.asarray(ins[0], dtype=np.int64) - op.x_zero_point
-    views = _window_slices(x, op.kernel, op.stride, op.padding, (1, 1), 0)
-    acc = next(views).copy()
-    for v in views:
-        acc += v
+    acc = _window_sum(op, ins[0])
     ho, wo = acc.shape[2:]
     rq = op.requant
     m, s = (np.asarray(v, np.int64).reshape(1, 1, ho, wo) for v in (rq.m, rq.s))
