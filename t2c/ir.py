@@ -274,10 +274,10 @@ class Softmax(Op):
 
 
 @dataclass
-class MatMul(Op):
-    """Two activations: ``acc = (a - a_zp) @ (b - b_zp)`` (last two axes), then ``requant``."""
+class _TwoOperands(Op):
+    """The fields of ops that combine two zero-point-removed operands, then requantize once
+    (matmul, mul).  Not an op kind itself (no ``kind`` of its own)."""
 
-    kind: ClassVar[str] = "matmul"
     a_zero_point: int = 0
     b_zero_point: int = 0
     requant: Requant = None
@@ -288,6 +288,13 @@ class MatMul(Op):
     def attrs(self):
         return {"a_zero_point": self.a_zero_point, "b_zero_point": self.b_zero_point,
                 **_requant_attrs(self.requant)}
+
+
+@dataclass
+class MatMul(_TwoOperands):
+    """Two activations: ``acc = (a - a_zp) @ (b - b_zp)`` (last two axes), then ``requant``."""
+
+    kind: ClassVar[str] = "matmul"
 
 
 @dataclass
@@ -333,22 +340,12 @@ class Concat(Op):
 
 
 @dataclass
-class Mul(Op):
+class Mul(_TwoOperands):
     """``y = t2c.arith.multiply(a, a_zp, b, b_zp, m, s, ...)``: the product of the
     zero-point-removed codes (numpy broadcasting), one per-tensor requantization with
     ``real = S_a S_b / S_y``.  Squeeze-excite, gating, layer scale (``b`` a Constant)."""
 
     kind: ClassVar[str] = "mul"
-    a_zero_point: int = 0
-    b_zero_point: int = 0
-    requant: Requant = None
-
-    def params(self):
-        return _requant_params(self.requant)
-
-    def attrs(self):
-        return {"a_zero_point": self.a_zero_point, "b_zero_point": self.b_zero_point,
-                **_requant_attrs(self.requant)}
 
 
 @dataclass
