@@ -83,6 +83,10 @@ def _add_model_args(p, graph: bool = True, default: str | None = "digits-cnn"):
     p.add_argument("--weight-quantizer", help="registered weight quantizer (default minmax)")
     p.add_argument("--act-quantizer", help="registered activation quantizer (default minmax)")
     p.add_argument("--per-tensor", action="store_true", help="per-tensor weight scales")
+    p.add_argument("--prune", help="prune every conv/linear: N:M (2:4, 1:4, 4:8) or a sparsity fraction "
+                   "(0.5); docs/quantizers.md")
+    p.add_argument("--smoothquant", type=float, metavar="ALPHA",
+                   help="SmoothQuant migration strength in [0, 1] (e.g. 0.5), folded before calibration")
     p.set_defaults(model_default=default)
 
 
@@ -101,7 +105,8 @@ def _config(args):
     config = load_config(args.config) if args.config else QConfig()
     config = config.with_overrides(wbit=args.wbit, abit=args.abit, weight_quantizer=args.weight_quantizer,
                                    act_quantizer=args.act_quantizer,
-                                   per_channel=False if args.per_tensor else None)
+                                   per_channel=False if args.per_tensor else None, prune=args.prune,
+                                   smoothquant=args.smoothquant)
     for name in {config.weight_quantizer, config.act_quantizer} | {
             q for r in config.layers for q in (r.weight_quantizer, r.act_quantizer) if q}:
         quantizer_class(name)  # an unknown name fails here, listing the registered ones
@@ -111,7 +116,7 @@ def _config(args):
 def _model_given(args) -> bool:
     return any([args.model_arg, args.weights, args.input_shape, args.calib, args.calib_count, args.input,
                 args.batch != 1, args.config, args.wbit, args.abit, args.weight_quantizer,
-                args.act_quantizer, args.per_tensor])
+                args.act_quantizer, args.per_tensor, args.prune, args.smoothquant is not None])
 
 
 def _graph(args):
@@ -120,8 +125,8 @@ def _graph(args):
         from .graph_io import load_graph
 
         for opt in ("model_arg", "weights", "input_shape", "calib", "calib_count", "config", "wbit", "abit",
-                    "weight_quantizer", "act_quantizer"):
-            if getattr(args, opt):
+                    "weight_quantizer", "act_quantizer", "prune", "smoothquant"):
+            if getattr(args, opt) not in (None, False, []):
                 raise ValueError(f"--graph holds a converted model: --{opt.replace('_', '-')} does not apply")
         if args.input or args.batch != 1:
             raise ValueError("--graph holds its golden input: --input / --batch do not apply")
@@ -160,7 +165,7 @@ def cmd_models(args):
 
 
 def cmd_layers(args):
-    from .summary import layer_table
+    from .summary import layer_table, sparsity_line
 
     graph, _, label = _graph(args)
     rows = layer_table(graph)
@@ -175,6 +180,9 @@ def cmd_layers(args):
         print(f"config: W{q['wbit']}A{q['abit']} {q['weight_quantizer']}/{q['act_quantizer']}, "
               f"{'per-channel' if q['per_channel'] else 'per-tensor'} weights, io_bits {q['io_bits']}"
               + (f", {len(rules)} layer rule(s): " + "; ".join(json.dumps(r) for r in rules) if rules else ""))
+    sparse = sparsity_line(graph)
+    if sparse:
+        print(sparse)
 
 
 def cmd_convert(args):

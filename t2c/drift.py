@@ -9,7 +9,6 @@ accumulate through the network -- ``t2c report --drift`` prints them.
 """
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,17 +44,6 @@ class Drift:
         return self.first_differing is None
 
 
-@contextlib.contextmanager
-def forward_mode(qmodel, exact: bool):
-    """Run ``qmodel`` with its exact forward on or off inside this block."""
-    old = qmodel.exact
-    qmodel.exact = exact
-    try:
-        yield qmodel
-    finally:
-        qmodel.exact = old
-
-
 def codes_of(values: torch.Tensor, spec) -> np.ndarray:
     """The codes of tensor ``spec`` that real ``values`` quantize to."""
     v = values.detach().to(torch.float64).cpu().numpy()
@@ -72,7 +60,7 @@ def compare(qmodel, graph, x: torch.Tensor, exact: bool | None = None) -> Drift:
     """Every IntGraph tensor the QModel also produces, as codes, QModel vs IntGraph.
 
     ``exact``: None uses the QModel's own setting, True / False force its forward."""
-    with forward_mode(qmodel, qmodel.exact if exact is None else exact):
+    with qmodel.forward_mode(qmodel.exact if exact is None else exact):
         values = qmodel.layer_values(x.to(next(iter(qmodel.parameters())).dtype))
     x_int = graph.quantize_input(x.detach().cpu().numpy())
     run = graph.run(x_int, record=True)

@@ -27,8 +27,10 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from .sparsity import parse_prune
+
 BIT_RANGE = (2, 8)
-LAYER_FIELDS = ("wbit", "abit", "weight_quantizer", "act_quantizer", "per_channel")
+LAYER_FIELDS = ("wbit", "abit", "weight_quantizer", "act_quantizer", "per_channel", "prune")
 
 
 def _check_bits(what: str, b) -> None:
@@ -47,11 +49,14 @@ class LayerRule:
     weight_quantizer: str | None = None
     act_quantizer: str | None = None
     per_channel: bool | None = None
+    prune: str | None = None  # "N:M", a sparsity fraction "0.5", or "dense" (t2c.sparsity)
     skip: bool = False  # keep the layer at 8 bits (wbit = abit = 8)
 
     def __post_init__(self):
         if not isinstance(self.match, str) or not self.match:
             raise ValueError(f"a layer rule needs match = \"<glob>\", got {self.match!r}")
+        if self.prune is not None:
+            parse_prune(self.prune, f"layer rule {self.match!r}: prune")
         for what in ("wbit", "abit"):
             if getattr(self, what) is not None:
                 _check_bits(f"layer rule {self.match!r}: {what}", getattr(self, what))
@@ -69,9 +74,15 @@ class LayerConfig:
     weight_quantizer: str
     act_quantizer: str
     per_channel: bool
+    prune: str | None = None  # the pruning pattern (t2c.sparsity.parse_prune); None: dense
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "prune" or v is not None}
+
+    @property
+    def prune_spec(self):
+        """The parsed pruning pattern, or None when the layer stays dense."""
+        return parse_prune(self.prune) if self.prune is not None else None
 
 
 @dataclass
@@ -85,6 +96,8 @@ class QConfig:
     per_channel: bool = True
     io_bits: int | None = 8  # model input and final output bits (None: abit)
     multiplier_bits: int = 32  # requantization multiplier width (quantize_multiplier bits)
+    prune: str | None = None  # weight pruning of every conv/linear: "2:4", "0.5" (t2c.sparsity)
+    smoothquant: float | None = None  # SmoothQuant migration strength alpha in [0, 1] (t2c.convert.smooth)
     weight_kwargs: dict = field(default_factory=dict)
     act_kwargs: dict = field(default_factory=dict)
     layers: tuple[LayerRule, ...] = ()  # per-layer rules, applied in order (later ones win)
@@ -96,12 +109,18 @@ class QConfig:
             _check_bits("io_bits", self.io_bits)
         if self.multiplier_bits not in (16, 32):
             raise ValueError(f"multiplier_bits must be 16 or 32, got {self.multiplier_bits}")
+        if self.prune is not None:
+            parse_prune(self.prune, "prune")
+        if self.smoothquant is not None and not (
+                isinstance(self.smoothquant, (int, float)) and 0.0 <= self.smoothquant <= 1.0):
+            raise ValueError(f"smoothquant (the migration strength alpha) must be in [0, 1], got "
+                             f"{self.smoothquant!r}")
         self.layers = tuple(r if isinstance(r, LayerRule) else LayerRule(**r) for r in self.layers)
 
     def for_layer(self, name: str, io: bool = False) -> LayerConfig:
         """The effective settings of layer ``name`` (``io``: the model input or final output)."""
         base = dict(wbit=self.wbit, abit=self.abit, weight_quantizer=self.weight_quantizer,
-                    act_quantizer=self.act_quantizer, per_channel=self.per_channel)
+                    act_quantizer=self.act_quantizer, per_channel=self.per_channel, prune=self.prune)
         if io:
             base["abit"] = self.io_bits or self.abit
         for rule in self.layers:
@@ -109,10 +128,12 @@ class QConfig:
                 base.update({k: getattr(rule, k) for k in LAYER_FIELDS if getattr(rule, k) is not None})
                 if rule.skip:
                     base.update(wbit=8, abit=8)
+        if base["prune"] == "dense":
+            base["prune"] = None
         return LayerConfig(**base)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = {k: v for k, v in asdict(self).items() if k not in ("prune", "smoothquant") or v is not None}
         d["layers"] = [{k: v for k, v in asdict(r).items() if v is not None and (k != "skip" or v)}
                        for r in self.layers]
         return d
@@ -122,7 +143,9 @@ class QConfig:
         q = self.weight_quantizer if self.weight_quantizer == self.act_quantizer else (
             f"{self.weight_quantizer}/{self.act_quantizer}")
         rules = f", {len(self.layers)} layer rules" if self.layers else ""
-        return f"W{self.wbit}A{self.abit} {'per-channel' if self.per_channel else 'per-tensor'} {q}{rules}"
+        extra = (f", SmoothQuant {self.smoothquant:g}" if self.smoothquant is not None else "") + (
+            f", pruned {self.prune}" if self.prune else "")
+        return f"W{self.wbit}A{self.abit} {'per-channel' if self.per_channel else 'per-tensor'} {q}{extra}{rules}"
 
     def with_overrides(self, **kwargs) -> "QConfig":
         """A copy with some model-wide fields replaced (command-line options)."""

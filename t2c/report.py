@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from .convert import QConfig, QModel, convert, quantize
 from .convert.qmodel import TORCH_LUT
-from .drift import compare, forward_mode
+from .drift import compare
 from .ir import IntGraph, LayerNorm, Lut, Softmax
 from .models import get_model
 from .models.digits import accuracy, digits_split
@@ -76,7 +76,7 @@ def evaluate(config: QConfig, qat_epochs: int = 0, label: str | None = None,
     int_pred = torch.as_tensor(logits).argmax(1)
     with torch.no_grad():
         same = int((qmodel(xte).argmax(1) == int_pred).sum())
-        with forward_mode(qmodel, exact=False):
+        with qmodel.forward_mode(exact=False):
             fq_pred = qmodel(xte).argmax(1)
             fake_quant = accuracy(qmodel, xte, yte)
     agree = 100.0 * float((int_pred == fq_pred).float().mean())

@@ -39,9 +39,21 @@ def layer_table(graph: IntGraph) -> list[tuple]:
     return rows
 
 
+def sparsity_line(graph: IntGraph) -> str | None:
+    """``sparsity: conv1 2:4 44.4%, ...``: the pattern and achieved zero fraction of every
+    pruned layer's integer weight (None when nothing is pruned)."""
+    from .sparsity import sparsity
+
+    pruned = graph.meta.get("sparsity") or {}
+    if not pruned:
+        return None
+    parts = [f"{name} {pat} {100 * sparsity(graph.op(name).weight):.1f}%" for name, pat in pruned.items()]
+    return "sparsity (zero weights): " + ", ".join(parts)
+
+
 def runs_in_python(graph: IntGraph) -> list[str]:
     """Layers that no RTL unit runs (data movement, or arithmetic without a unit yet)."""
     return [r[0] for r in layer_table(graph) if r[2] in ("Python: data movement", "no RTL unit yet")]
 
 
-__all__ = ["layer_table", "runs_in_python"]
+__all__ = ["layer_table", "runs_in_python", "sparsity_line"]

@@ -139,7 +139,7 @@ def measure(spec: str, size: int, config: QConfig | None = None, n: int = 32, ba
     classes = set()
     spec_out = graph.tensors[graph.output]
     t_int = t_float = 0.0
-    from .drift import codes_of, forward_mode
+    from .drift import codes_of
     from .models.spec import build_model, parse_model_spec
 
     model = build_model(parse_model_spec(spec))
@@ -149,7 +149,7 @@ def measure(spec: str, size: int, config: QConfig | None = None, n: int = 32, ba
             t = time.perf_counter()
             model(torch.from_numpy(xb))
             t_float += time.perf_counter() - t
-            with forward_mode(qmodel, exact=False):  # the float fake-quant forward
+            with qmodel.forward_mode(exact=False):  # the float fake-quant forward
                 fq_t = qmodel(torch.from_numpy(xb).double())
         t = time.perf_counter()
         out = graph.run(graph.quantize_input(xb)).output

@@ -13,7 +13,7 @@ import torch
 
 from t2c import QConfig
 from t2c.convert import convert, quantize
-from t2c.drift import codes_of, compare, forward_mode
+from t2c.drift import codes_of, compare
 from t2c.models import get_model
 from t2c.models.digits import digits_split
 from t2c.pipeline import ModelSource, prepare
@@ -139,7 +139,7 @@ def test_trained_qmodel_and_its_integer_graph_predict_alike_on_the_test_split():
     integer = graph.run(graph.quantize_input(xte.numpy())).output.argmax(1)
     with torch.no_grad():
         assert np.array_equal(qm(xte).argmax(1).numpy(), integer)
-        with forward_mode(qm, exact=False):
+        with qm.forward_mode(exact=False):
             fake = qm(xte).argmax(1).numpy()
     assert fake.shape == integer.shape
 

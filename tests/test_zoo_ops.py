@@ -13,7 +13,6 @@ from torch import nn
 import t2c
 from independent import assert_graph_matches, check_layer
 from t2c import arith
-from t2c.drift import forward_mode
 from t2c.gemm import PATHS
 from t2c.graph_io import load_graph, save_graph
 from t2c.ir import Affine, AvgPool2d, AvgPoolWindows, ConstAdd, Lut, MaxPool2d, Movement, Mul
@@ -39,7 +38,7 @@ def _check(model, shape, config=None, kinds=(), n=6):
         other = graph.run(x_int, record=True, gemm_path=path)
         for name, rec in result.layers.items():
             assert np.array_equal(other.layers[name].output, rec.output), (path, name)
-    with torch.no_grad(), forward_mode(q, exact=False):  # the float fake-quant forward
+    with torch.no_grad(), q.forward_mode(exact=False):  # the float fake-quant forward
         fq = q(x.double()).numpy()
     agree = np.mean(np.argmax(fq.reshape(len(x), -1), 1) == np.argmax(result.output.reshape(len(x), -1), 1))
     return graph, x_int, result, agree

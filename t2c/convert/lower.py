@@ -382,6 +382,8 @@ def convert(qmodel: QModel, example_input: torch.Tensor) -> IntGraph:
             ops.extend(lowered if isinstance(lowered, list) else [lowered])
     config = qmodel.config
     extra = {"saturated_bias": low.saturated} if low.saturated else {}
+    if qmodel.masked_layers():  # layer -> "N:M" / "element": t2c export writes compressed images
+        extra["sparsity"] = {name: qmodel.layer_configs[name].prune_spec.pattern for name in qmodel.masked_layers()}
     return IntGraph(ops, low.tensors, "input", output,
                     meta={"contract_version": arith.CONTRACT_VERSION,
                           "wbit": config.wbit, "abit": config.abit,

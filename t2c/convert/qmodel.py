@@ -24,6 +24,7 @@ from torch import nn
 from .. import arith, movement
 from ..qconfig import LayerConfig, QConfig
 from ..quant import Quantizer, quantizer_class, round_half_up_ste
+from ..sparsity import mask_for
 from .capture import FNode, capture
 
 # layers whose output gets its own quantizer (a new scale)
@@ -72,6 +73,7 @@ class QModel(nn.Module):
         self.biases = nn.ParameterDict()
         self.wq = nn.ModuleDict()
         self.aq = nn.ModuleDict()
+        self.masks = nn.Module()  # pruning masks (buffers named like the weights), t2c.sparsity
         self.scale_source: dict[str, str] = {}  # tensor name -> layer whose aq gives its scale
         self.layer_configs: dict[str, LayerConfig] = {}  # effective per-layer settings
         last = nodes[-1].inputs[0]
@@ -82,6 +84,8 @@ class QModel(nn.Module):
                 self.layer_configs[fn.name] = lc
             if fn.weight is not None:
                 self.weights[k] = nn.Parameter(fn.weight.to(torch.float32).clone())
+            if fn.kind in WEIGHTED_KINDS and lc.prune_spec is not None:
+                self.set_mask(fn.name, mask_for(self.weights[k].detach().numpy(), lc.prune_spec))
             if fn.kind in WEIGHTED_KINDS:
                 bias = fn.bias if fn.bias is not None else torch.zeros(fn.weight.shape[0], dtype=torch.float64)
                 self.biases[k] = nn.Parameter(bias.to(torch.float32).clone())
@@ -117,7 +121,42 @@ class QModel(nn.Module):
         return self.wq[_key(layer)]
 
     def weight(self, layer: str) -> torch.Tensor:
-        return self.weights[_key(layer)]
+        """The layer's float weight, its pruning mask applied (pruned elements are exactly 0
+        and get no gradient)."""
+        k = _key(layer)
+        w = self.weights[k]
+        mask = getattr(self.masks, k, None)
+        return w if mask is None else w * mask.to(w.dtype)
+
+    # ---- pruning masks
+    def set_mask(self, layer: str, mask) -> None:
+        """Set (or replace, in place) the pruning mask of a conv/linear (1 keeps, 0 prunes)."""
+        k = _key(layer)
+        m = torch.as_tensor(mask).to(torch.uint8)
+        if tuple(m.shape) != tuple(self.weights[k].shape):
+            raise ValueError(f"mask of {layer!r} has shape {tuple(m.shape)}, the weight "
+                             f"{tuple(self.weights[k].shape)}")
+        old = getattr(self.masks, k, None)
+        if old is None:
+            self.masks.register_buffer(k, m.clone())
+        else:
+            old.copy_(m)  # bumps the version: the exact forward's cached IntGraph is rebuilt
+
+    def masked_layers(self) -> list[str]:
+        return [n for n in self.layer_configs if getattr(self.masks, _key(n), None) is not None]
+
+    def dense_weight(self, layer: str):
+        """The layer's float weight before masking (numpy float64): what masks are computed from."""
+        return self.weights[_key(layer)].detach().double().numpy()
+
+    def sparsity(self) -> dict[str, tuple[str, float]]:
+        """Pruned layer -> (pattern, fraction of weights that are zero)."""
+        out = {}
+        for name in self.masked_layers():
+            spec = self.layer_configs[name].prune_spec
+            w = self.weight(name).detach()
+            out[name] = (spec.pattern, float((w == 0).sum()) / w.numel())
+        return out
 
     def bias(self, layer: str) -> torch.Tensor:
         return self.biases[_key(layer)]
@@ -142,9 +181,26 @@ class QModel(nn.Module):
             for q, e in zip(self.quantizers(), saved):
                 q.enabled = e
 
+    @contextlib.contextmanager
+    def forward_mode(self, exact: bool):
+        """Run with the exact forward on or off inside this block."""
+        old = self.exact
+        self.exact = exact
+        try:
+            yield self
+        finally:
+            self.exact = old
+
     @torch.no_grad()
     def calibrate(self, batches: Iterable[torch.Tensor]) -> "QModel":
-        """Observe float activations on ``batches`` and fix every scale / zero point."""
+        """Fix every scale / zero point from ``batches``: SmoothQuant's fold first when the
+        config asks for it (``t2c.convert.smooth``), then observe the float activations, then
+        the layer-wise reconstruction of AdaRound / QDrop quantizers (``t2c.convert.reconstruct``)."""
+        batches = list(batches)
+        if self.config.smoothquant is not None:
+            from .smooth import smooth
+
+            smooth(self, batches, self.config.smoothquant)
         qs = list(self.quantizers())
         for q in qs:
             q.observing = True
@@ -164,6 +220,10 @@ class QModel(nn.Module):
             if fn.kind == "softmax":
                 q = self.aq[_key(fn.name)]
                 q.set_qparams(torch.tensor(1.0 / q.qmax, dtype=torch.float64), torch.tensor(0))
+        from .reconstruct import needs_reconstruction, reconstruct
+
+        if needs_reconstruction(self):
+            reconstruct(self, torch.cat([b.to(next(iter(self.weights.values())).dtype) for b in batches]))
         return self
 
     # ---- forward
@@ -294,6 +354,15 @@ class QModel(nn.Module):
             return torch.cat([env[n] for n in fn.inputs], dim=a["dim"])
         raise AssertionError(kind)  # pragma: no cover
 
+    def layer_output(self, fn: FNode, env: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """One layer with its fused activation, before its output quantizer."""
+        y = self._layer(fn, env, x)
+        if fn.act == "relu":
+            return F.relu(y)
+        if fn.act == "relu6":
+            return F.relu6(y)
+        return y
+
     def _run(self, x: torch.Tensor, env: dict[str, torch.Tensor],
              integer: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         """The forward.  With ``integer`` (the exact forward), each layer's float fake-quant
@@ -303,11 +372,7 @@ class QModel(nn.Module):
         for fn in self.nodes:
             if fn.kind == "output":
                 return env[fn.inputs[0]]
-            y = self._layer(fn, env, x)
-            if fn.act == "relu":
-                y = F.relu(y)
-            elif fn.act == "relu6":
-                y = F.relu6(y)
+            y = self.layer_output(fn, env, x)
             if fn.kind in SCALED_KINDS:
                 y = self.aq[_key(fn.name)](y)
             if integer is not None and fn.name in integer:

@@ -11,9 +11,22 @@ For every layer with parameters it writes (names ``<layer>.<tensor>.<ext>``):
 * ``table`` / ``exp_table`` of LUT and softmax layers, ``gain``/``offset`` of LayerNorm,
   ``value`` of constants: one element per word at their natural width;
 
+plus, for a pruned layer named in ``sparsity`` (default ``graph.meta["sparsity"]``,
+layer -> ``"N:M"`` or ``"element"``), its compressed weight images beside the dense
+one (``t2c.export.sparse``, docs/formats.md "Sparse weight images"):
+
+* N:M: ``weight_nm_values`` (one word per group of M consecutive k of a row: its N
+  values, signed ``wbits`` each) and ``weight_nm_index`` (same addresses: the N
+  positions in the group, ``log2(M)`` bits each);
+* element: ``weight_mask`` (1 bit per element of ``W[Cout, K]``, 32-bit words, each
+  row starting a word) and ``weight_nz`` (the non-zeros in row-major order, ``lanes``
+  per word);
+
 plus ``memories.json`` (the sidecar: layer, tensor, layout, width, depth, sha256 of
-every file) written by ``write_sidecar``.  The directory appears atomically: a bad
-input (unknown layer, a layout too narrow for the values) writes nothing.
+every file; the sparse records also ``pattern``, ``n``, ``m``, ``wbits``,
+``weight_shape``, ...) written by ``write_sidecar``.  The directory appears
+atomically: a bad input (unknown layer, a layout too narrow for the values, a weight
+that does not meet its declared N:M pattern) writes nothing.
 """
 from __future__ import annotations
 
@@ -26,6 +39,7 @@ from ..fileio import OutputKind, check_output_target, output_dir
 from ..ir import IntGraph
 from .formats import EXTENSIONS, sidecar_files, write_memory, write_sidecar
 from .layout import Layout, tile
+from .sparse import LAYOUT_OPTIONS, check_nm, parse_pattern, write_sparse_images
 
 
 MEMORIES_OUTPUT = OutputKind("memory images", sidecar_files)
@@ -83,11 +97,33 @@ def layer_tensors(op, lanes: int) -> Iterable[tuple[str, np.ndarray, bool]]:
             yield name, arr.reshape(-1), False
 
 
+def sparse_patterns(graph: IntGraph, sparsity: dict[str, str] | None) -> dict[str, tuple[int, int] | None]:
+    """Layer -> parsed pattern (``(n, m)`` or None for element-wise) of ``sparsity``
+    (None: ``graph.meta["sparsity"]``); every name must be a layer with a weight."""
+    if sparsity is None:
+        sparsity = graph.meta.get("sparsity") or {}
+    if not isinstance(sparsity, dict):
+        raise ValueError(f"sparsity must map layer names to 'N:M' or 'element', got {type(sparsity).__name__}")
+    weighted = {op.name for op in graph.ops if "weight" in op.params()}
+    out = {}
+    for name, pat in sparsity.items():
+        if name not in weighted:
+            raise ValueError(f"sparsity names {name!r}, which is not a layer with a weight; "
+                             f"weighted layers: {', '.join(sorted(weighted)) or 'none'}")
+        if not isinstance(pat, str):
+            raise ValueError(f"sparsity of layer {name!r}: expected 'N:M' or 'element', got {pat!r}")
+        out[name] = parse_pattern(pat, f"sparsity of layer {name!r}")
+    return out
+
+
 def export_model(graph: IntGraph, out: str | Path, fmt: str = "hex", layers: list[str] | None = None,
                  lanes: int = 8, layout: str | None = None, progress: bool = False,
-                 force: bool = False) -> list[dict]:
+                 force: bool = False, sparsity: dict[str, str] | None = None) -> list[dict]:
     """Write memory images of ``layers`` (default: all with parameters) under ``out``.
 
+    ``sparsity`` (layer -> ``"N:M"`` / ``"element"``; None: ``graph.meta["sparsity"]``)
+    adds the compressed weight images of those layers (same directory, format and
+    sidecar); ``layout``'s ``lane_order``, ``endian`` and ``pow2`` apply to them too.
     ``out`` must be new, empty or a previous ``export_model`` output (``force``: any
     directory); everything is checked before anything is written.
     """
@@ -97,8 +133,14 @@ def export_model(graph: IntGraph, out: str | Path, fmt: str = "hex", layers: lis
     ops = [op for op in ops if op.params()]
     if not ops:
         raise ValueError("nothing to export: the selected layers have no parameters")
+    sparse_opts = {}
     if layout:
-        Layout.parse(layout)  # a bad key fails here, before anything is written
+        given = Layout.parse(layout).to_dict()  # a bad key fails here, before anything is written
+        sparse_opts = {k: given[k] for k in _spec_keys(layout) if k in LAYOUT_OPTIONS}
+    patterns = sparse_patterns(graph, sparsity)
+    for op in ops:
+        if patterns.get(op.name) is not None:  # an N:M weight must meet its pattern
+            check_nm(op.weight, *patterns[op.name], what=f"layer {op.name!r} weight")
     check_output_target(out, MEMORIES_OUTPUT, force)
     records = []
     with output_dir(out, MEMORIES_OUTPUT, force) as tmp:
@@ -117,5 +159,9 @@ def export_model(graph: IntGraph, out: str | Path, fmt: str = "hex", layers: lis
                 except ValueError as e:
                     raise ValueError(f"layer {op.name!r} tensor {tname!r}: {e}") from e
                 records.append(rec)
+            if op.name in patterns:
+                records += write_sparse_images(tmp, op.name, op.weight, op.wbits, patterns[op.name] or "element",
+                                               fmt, lanes=lanes, layout=sparse_opts, meta={"op": op.kind},
+                                               sidecar=False)
         write_sidecar(tmp, records)
     return records

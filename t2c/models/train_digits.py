@@ -19,13 +19,16 @@ RECIPES = {"cnn": (DigitsCNN, 40, 3e-3, CHECKPOINT), "vit": (digits_vit, 60, 1e-
 
 
 def train(model: nn.Module, x, y, epochs: int, lr: float = 3e-3, batch: int = 64, seed: int = TRAIN_SEED,
-          log=print) -> nn.Module:
-    """Plain Adam training; used for the float model and for QAT of a QModel alike."""
+          log=print, on_epoch=None) -> nn.Module:
+    """Plain Adam training; used for the float model and for QAT of a QModel alike.
+    ``on_epoch(epoch)`` runs before each epoch (e.g. ``t2c.sparsity.GradualPruning``)."""
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     loss_fn = nn.CrossEntropyLoss()
     for epoch in range(epochs):
+        if on_epoch is not None:
+            on_epoch(epoch)
         model.train()
         perm = torch.randperm(len(x), generator=gen)
         total = 0.0
