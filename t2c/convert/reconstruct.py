@@ -84,7 +84,7 @@ def _reconstruct_layer(qmodel: QModel, fn, data: torch.Tensor, target: dict) -> 
     drop_out = _dropping(yq)
     if drop_out:
         params.append(yq.learned_scale)
-        iters = max(iters, 500)
+        iters = iters or yq.iters
     drop_in = x_pre is not None
     groups = [{"params": [p], "lr": lr if adaround and p is params[0] else 1e-3} for p in params]
     opt = torch.optim.Adam(groups) if groups else None

@@ -206,6 +206,20 @@ class Quantizer(nn.Module):
                         self.qmin, self.qmax)
         return QTensor(q, scale.clone(), zp.clone(), self.bits, self.signed)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Calibrated state has shapes an uncalibrated quantizer lacks (per-channel scales,
+        # AdaRound's per-weight rounding): take them from the state dict, so a saved QModel
+        # loads into a freshly built one.
+        for name, t in [*self._buffers.items(), *self._parameters.items()]:
+            saved = state_dict.get(prefix + name)
+            if t is not None and saved is not None and saved.shape != t.shape:
+                new = torch.empty_like(saved, dtype=t.dtype)
+                if name in self._parameters:
+                    self._parameters[name] = nn.Parameter(new, requires_grad=t.requires_grad)
+                else:
+                    self._buffers[name] = new
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         kind = "per-channel" if self.per_channel else "per-tensor"
         sign = {True: "signed", False: "unsigned", None: "auto-signed"}[self.signed_request]

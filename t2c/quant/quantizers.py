@@ -1,4 +1,5 @@
-"""Built-in quantizers: MinMax, MSE, Percentile (post-training) and LSQ (QAT)."""
+"""Built-in quantizers: MinMax, MSE, Percentile (post-training), LSQ (QAT), AdaRound and QDrop
+(post-training with layer-wise reconstruction, ``t2c.convert.reconstruct``)."""
 from __future__ import annotations
 
 import math
@@ -207,12 +208,6 @@ class AdaRoundQuantizer(Quantizer, name="adaround"):
         q = self._codes(x, scale, self.rounding.to(torch.float64)).to(torch.int64)
         return QTensor(q, scale.clone(), self.zero_point.clone(), self.bits, self.signed)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + "rounding"
-        if key in state_dict:  # the learned rounding has the weight's shape, not the empty default
-            self.rounding = torch.empty_like(state_dict[key])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
 
 class QDropQuantizer(LSQQuantizer, name="qdrop"):
     """QDrop (Wei et al., 2022, "QDrop: Randomly Dropping Quantization for Extremely Low-bit
@@ -226,11 +221,12 @@ class QDropQuantizer(LSQQuantizer, name="qdrop"):
 
     needs_reconstruction = True
 
-    def __init__(self, *args, drop_prob: float = 0.5, **kwargs):
+    def __init__(self, *args, drop_prob: float = 0.5, iters: int = 500, **kwargs):
         super().__init__(*args, **kwargs)
         if not 0.0 <= drop_prob <= 1.0:
             raise ValueError(f"qdrop: drop_prob must be in [0, 1], got {drop_prob}")
         self.drop_prob = drop_prob
+        self.iters = iters  # reconstruction steps when the layer's weights do not set them (AdaRound)
         self.dropping = False  # set by reconstruction only
 
     def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
