@@ -258,3 +258,53 @@ def test_gradual_pruning_needs_a_pruned_layer():
     q = quantize(get_model("digits-cnn").build(), QConfig())
     with pytest.raises(ValueError, match="no layer of this QModel is pruned"):
         GradualPruning(q, epochs=3)
+
+
+# ---------------------------------------------------------------- the command line
+
+def test_cli_prune_prints_the_achieved_sparsity_and_exports_compressed_images(tmp_path, capsys):
+    from t2c.cli import main
+    from t2c.export.sparse import read_sparse_weight
+
+    assert main(["layers", "--prune", "2:4", "--wbit", "4", "--abit", "4"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("sparsity (zero weights): conv1 2:4 ")
+    got = {p.split()[0]: float(p.split()[2].rstrip("%")) for p in line.split(": ", 1)[1].split(", ")}
+    # at least the pattern's zeros (conv1: K = 9, groups 4+4+1 keep 5 of 9); 4-bit rounding adds some
+    assert got["conv1"] >= 44.4 and all(got[n] >= 50.0 for n in ("conv2", "conv3", "conv4", "fc"))
+    assert max(got.values()) < 55.0
+    out_dir = tmp_path / "mem"
+    assert main(["export", "--all", "--prune", "1:4", "--out", str(out_dir)]) == 0
+    from t2c.export.formats import read_memory
+
+    for layer in ("conv1", "conv3", "fc"):
+        assert (out_dir / f"{layer}.weight_nm_index.hex").is_file()
+        dense = read_memory(out_dir / f"{layer}.weight.hex")
+        sparse = read_sparse_weight(out_dir, layer)
+        assert (sparse != 0).sum() == (dense != 0).sum() and sparse.reshape(len(sparse), -1).shape[0] > 0
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--prune", "3:3"], "prune 3:3: N must be smaller than M"),
+    (["--prune", "0.5x"], "prune 0.5x: expected N:M"),
+    (["--smoothquant", "2"], "smoothquant (the migration strength alpha) must be in [0, 1], got 2.0"),
+    (["--weight-quantizer", "adarond"], "unknown quantizer 'adarond'; registered: adaround, lsq, minmax, mse, "
+                                        "percentile, qdrop"),
+    (["--smoothquant", "0.5"], "smoothquant: the model has no LayerNorm feeding only linear layers"),
+])
+def test_cli_bad_method_options_are_one_line_errors(args, message, capsys):
+    from t2c.cli import main
+
+    assert main(["layers", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and "Traceback" not in err
+
+
+def test_quantizer_kwargs_a_quantizer_does_not_take_are_one_line_errors(tmp_path, capsys):
+    from t2c.cli import main
+
+    cfg = tmp_path / "q.toml"
+    cfg.write_text("[act_kwargs]\niters = 10\n")
+    assert main(["layers", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "act_kwargs ['iters'] do not apply to quantizer 'minmax'" in err and err.count("\n") == 1

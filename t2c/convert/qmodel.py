@@ -59,6 +59,16 @@ def sdpa_factor(fn: FNode, q_shape) -> float:
     return 1.0 / math.sqrt(q_shape[-1]) if f is None else float(f)
 
 
+def _make_quantizer(name: str, what: str, extra: dict, bits: int, **kwargs) -> Quantizer:
+    """``quantizer_class(name)(bits, **kwargs, **extra)``; a key of ``extra`` the quantizer
+    does not take is a one-line error naming it."""
+    cls = quantizer_class(name)
+    try:
+        return cls(bits, **kwargs, **extra)
+    except TypeError as e:
+        raise ValueError(f"{what} {sorted(extra)} do not apply to quantizer {name!r} ({e})") from None
+
+
 class QModel(nn.Module):
     """A captured model with quantizers; see the module docstring."""
 
@@ -89,15 +99,16 @@ class QModel(nn.Module):
             if fn.kind in WEIGHTED_KINDS:
                 bias = fn.bias if fn.bias is not None else torch.zeros(fn.weight.shape[0], dtype=torch.float64)
                 self.biases[k] = nn.Parameter(bias.to(torch.float32).clone())
-                self.wq[k] = quantizer_class(lc.weight_quantizer)(
-                    lc.wbit, signed=True, symmetric=True, per_channel=lc.per_channel, ch_axis=0,
-                    **config.weight_kwargs)
+                self.wq[k] = _make_quantizer(lc.weight_quantizer, "weight_kwargs", config.weight_kwargs,
+                                             lc.wbit, signed=True, symmetric=True, per_channel=lc.per_channel,
+                                             ch_axis=0)
             elif fn.bias is not None:
                 self.biases[k] = nn.Parameter(fn.bias.to(torch.float32).clone())
             fn.weight = fn.bias = None  # the parameters live here now
             if fn.kind in SCALED_KINDS:
                 signed = False if fn.kind == "softmax" else None
-                self.aq[k] = quantizer_class(lc.act_quantizer)(lc.abit, signed=signed, **config.act_kwargs)
+                self.aq[k] = _make_quantizer(lc.act_quantizer, "act_kwargs", config.act_kwargs, lc.abit,
+                                             signed=signed)
                 self.scale_source[fn.name] = fn.name
             elif fn.kind != "output":
                 self.scale_source[fn.name] = self.scale_source[fn.inputs[0]]

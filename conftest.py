@@ -1,4 +1,4 @@
-"""pytest setup for tests/: one torch/OpenMP thread per xdist worker.
+"""pytest setup for tests/ and sim/: one torch/OpenMP thread per xdist worker.
 
 ``make test`` runs one worker per core; each torch op using every core on top of that
 oversubscribes the machine (measured: the reconstruction tests ran 6x slower).  Set
