@@ -433,6 +433,13 @@ def _sim_network(args):
 
 
 def cmd_report(args):
+    if args.drift and args.methods:
+        raise ValueError("give one of --drift and --methods")
+    if args.methods:
+        from .report import methods_report
+
+        print(methods_report(args.model or args.model_default, progress=sys.stderr.isatty()))
+        return
     if not args.drift:
         from .report import report
 
@@ -527,6 +534,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p, graph=False)
     p.add_argument("--drift", action="store_true",
                    help="compare the float fake-quant forward (exact=False) with the integer graph, in codes")
+    p.add_argument("--methods", action="store_true",
+                   help="every quantization / pruning method at W8A8..W2A4 (digits models; rows cached)")
     p.add_argument("--samples", type=int_in(1, 4096), default=8, help="--drift: inputs compared (default 8)")
     p.add_argument("--seed", type=int, default=0, help="--drift: seed of the random inputs (default 0)")
     p.set_defaults(fn=cmd_report)

@@ -7,7 +7,9 @@
   error against the float function applied to the *same* dequantized input, in output
   LSBs, so each op's own contribution is isolated;
 * ``drift``: any model, the float fake-quant forward against the integer graph in
-  output codes (``t2c report --drift``).
+  output codes (``t2c report --drift``);
+* ``methods_report``: every quantization / compression method at W8A8 .. W2A4 on both
+  digits models (``t2c report --methods``), each row cached by everything it depends on.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from .ir import IntGraph, LayerNorm, Lut, Softmax
 from .models import get_model
 from .models.digits import accuracy, digits_split
 from .models.train_digits import train
+from .sparsity import GradualPruning
 
 DIGITS_MODELS = ("digits-cnn", "digits-vit")
 
@@ -38,6 +41,7 @@ class Row:
     agreement: float  # % of test images where integer and float fake-quant argmax agree
     same_as_qmodel: int  # test images where the QModel (exact forward) predicts what the integer model does
     images: int
+    zero_weights: float | None = None  # % of conv/linear integer weights that are zero (pruned models)
 
 
 @contextlib.contextmanager
@@ -61,11 +65,12 @@ def _prepared(model: str, config: QConfig, qat_epochs: int):
     xtr, ytr, xte, yte = digits_split()
     build = get_model(model).build
     qmodel = quantize(build(), config)
-    qmodel.calibrate([xtr[:512]])
-    if qat_epochs:
-        torch.manual_seed(0)
-        with deterministic_training():
-            train(qmodel, xtr, ytr, qat_epochs, lr=1e-3, log=None)
+    with deterministic_training():  # AdaRound / QDrop reconstruction and QAT: the same on every run
+        qmodel.calibrate([xtr[:512]])
+        if qat_epochs:
+            torch.manual_seed(0)
+            schedule = GradualPruning(qmodel, qat_epochs) if qmodel.masked_layers() else None
+            train(qmodel, xtr, ytr, qat_epochs, lr=1e-3, log=None, on_epoch=schedule)
     return build, qmodel, convert(qmodel, xte[:1]), (xte, yte)
 
 
@@ -84,8 +89,11 @@ def evaluate(config: QConfig, qat_epochs: int = 0, label: str | None = None,
         f"{config.weight_quantizer}/{config.act_quantizer}")
     label = label or f"W{config.wbit}A{config.abit} {quantizers}" + (
         f" +QAT {qat_epochs} ep" if qat_epochs else " PTQ")
+    weights = [np.asarray(op.weight) for op in graph.ops if op.kind in ("conv", "linear")]
+    zeros = 100.0 * sum(int((w == 0).sum()) for w in weights) / sum(w.size for w in weights) \
+        if qmodel.masked_layers() else None
     return Row(label, accuracy(build(), xte, yte), fake_quant, accuracy(lambda _: logits, xte, yte), agree,
-               same, len(yte))
+               same, len(yte), zeros)
 
 
 def _float_reference(op, qmodel: QModel, graph: IntGraph, x_codes: np.ndarray) -> np.ndarray:
@@ -174,3 +182,95 @@ def drift_inputs(spec_name: str, graph: IntGraph, samples: int, seed: int = 0) -
         return digits_split()[2][:samples]
     shape = graph.tensors[graph.input].shape[1:]
     return torch.randn((samples, *shape), generator=torch.Generator().manual_seed(seed))
+
+
+# ---------------------------------------------------------------- t2c report --methods
+
+METHOD_BITS = ((8, 8), (4, 4), (3, 3), (2, 4))
+SPARSE_BITS = ((8, 8), (4, 4))
+QAT_EPOCHS = {"digits-cnn": 15, "digits-vit": 10}
+LSQ = {"weight_quantizer": "lsq", "act_quantizer": "lsq"}
+
+
+def method_rows(model: str) -> list[tuple[str, QConfig, int]]:
+    """(method label, config, QAT epochs) of every row of ``t2c report --methods``."""
+    epochs = QAT_EPOCHS[model]
+    rows = []
+    for w, a in METHOD_BITS:
+        base = QConfig(wbit=w, abit=a)
+        rows += [("minmax PTQ", base, 0),
+                 ("MSE PTQ", base.with_overrides(weight_quantizer="mse", act_quantizer="mse"), 0),
+                 ("AdaRound PTQ", base.with_overrides(weight_quantizer="adaround"), 0),
+                 ("QDrop PTQ (AdaRound + dropped act. quantization)",
+                  base.with_overrides(weight_quantizer="adaround", act_quantizer="qdrop"), 0)]
+        if model == "digits-vit":
+            rows.append(("SmoothQuant 0.5 PTQ (minmax)", base.with_overrides(smoothquant=0.5), 0))
+        rows.append((f"LSQ QAT {epochs} ep", base.with_overrides(**LSQ), epochs))
+    for w, a in SPARSE_BITS:
+        for prune in ("0.5", "2:4"):
+            base = QConfig(wbit=w, abit=a, prune=prune)
+            what = "50% element-wise" if prune == "0.5" else prune
+            rows += [(f"{what} pruning, one-shot, minmax PTQ", base, 0),
+                     (f"{what} pruning, gradual, LSQ QAT {epochs} ep", base.with_overrides(**LSQ), epochs)]
+    return rows
+
+
+def _source_digest() -> str:
+    """sha256 over t2c's Python sources and model checkpoints: a cached row is reused only
+    when nothing that computed it has changed."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for p in sorted([*root.rglob("*.py"), *root.rglob("*.pt")]):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(p.read_bytes())
+    h.update(torch.__version__.encode())
+    return h.hexdigest()
+
+
+def cached_evaluate(model: str, config: QConfig, epochs: int, cache_dir=None) -> Row:
+    """``evaluate``, its result kept in ``<build root>/report/`` under a key of the model,
+    the config, the epochs, t2c's sources and torch's version."""
+    import dataclasses
+    import hashlib
+    import json
+
+    from .fileio import atomic_write_text
+    from .sim.toolchain import build_root
+
+    cache_dir = cache_dir or build_root() / "report"
+    doc = json.dumps({"model": model, "config": config.to_dict(), "epochs": epochs,
+                      "source": _source_digest()}, sort_keys=True, default=str)
+    path = cache_dir / f"{hashlib.sha256(doc.encode()).hexdigest()[:32]}.json"
+    try:
+        return Row(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        pass
+    row = evaluate(config, epochs, model=model)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(dataclasses.asdict(row)) + "\n")
+    return row
+
+
+METHODS_HEADER = ("| bits | method | FP32 | float fake-quant | integer ref | int vs float fake-quant argmax | "
+                  "QModel = integer | zero weights |\n|---|---|---|---|---|---|---|---|")
+
+
+def methods_report(model: str = "digits-cnn", progress: bool = True, rows=None) -> str:
+    """The methods table of ``model`` (``t2c report --methods``); ``rows`` limits it to the
+    given labels' rows (tests)."""
+    if model not in QAT_EPOCHS:
+        raise ValueError(f"method reports need labelled data: use one of {', '.join(QAT_EPOCHS)}")
+    from tqdm import tqdm
+
+    todo = [r for r in method_rows(model) if rows is None or (r[0], r[1].wbit, r[1].abit) in rows]
+    lines = [f"quantization methods on {model}, {len(digits_split()[3])} held-out digits "
+             f"(calibration: 512 training images; one thread, deterministic)", METHODS_HEADER]
+    for label, config, epochs in tqdm(todo, desc=f"report --methods {model}", unit="row", disable=not progress):
+        r = cached_evaluate(model, config, epochs)
+        zeros = "-" if r.zero_weights is None else f"{r.zero_weights:.1f}%"
+        lines.append(f"| W{config.wbit}A{config.abit} | {label} | {r.fp32:.2f}% | {r.fake_quant:.2f}% | "
+                     f"{r.integer:.2f}% | {r.agreement:.2f}% | {r.same_as_qmodel}/{r.images} | {zeros} |")
+    return "\n".join(lines)

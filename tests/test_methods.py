@@ -134,6 +134,13 @@ def test_qdrop_codes_equal_on_both_paths_and_it_drops_only_while_reconstructing(
     assert torch.equal(dropped[~passed], y[~passed])
 
 
+@pytest.mark.parametrize("name,why", [("minmax_token", "per-token activation scales"),
+                                      ("minmax_channel", "use --smoothquant ALPHA")])
+def test_token_and_channel_activation_scales_are_refused_with_the_reason(name, why):
+    with pytest.raises(ValueError, match=f"quantizer '{name}' is not offered: .*{why}.*registered: adaround"):
+        quantize(get_model("digits-vit").build(), QConfig(act_quantizer=name))
+
+
 def test_unknown_quantizer_lists_the_registered_ones():
     with pytest.raises(ValueError, match="registered: adaround, lsq, minmax, mse, percentile, qdrop"):
         quantize(get_model("digits-cnn").build(), QConfig(weight_quantizer="ada-round"))

@@ -23,8 +23,21 @@ from torch import nn
 _REGISTRY: dict[str, type["Quantizer"]] = {}
 
 
+# Names other toolkits use for scales t2c's integer contract cannot carry exactly: refused
+# with the reason instead of "unknown" (docs/quantizers.md, "Token-wise and channel-wise").
+_REFUSED = dict.fromkeys(
+    ("minmax_token", "lsq_token", "qdrop_token", "smoothquant_token"),
+    "per-token activation scales would need one requantization multiplier per (token, output channel) "
+    "and do not factor out of attention x V")
+_REFUSED["minmax_channel"] = ("per-channel scales on a layer's input do not factor out of its sum over "
+                              "input channels; use --smoothquant ALPHA, the exact fold")
+
+
 def quantizer_class(name: str) -> type["Quantizer"]:
     """The quantizer class registered under ``name`` (error lists the known names)."""
+    if name in _REFUSED and name not in _REGISTRY:
+        raise ValueError(f"quantizer {name!r} is not offered: {_REFUSED[name]} (docs/quantizers.md); "
+                         f"registered: {', '.join(sorted(_REGISTRY))}")
     try:
         return _REGISTRY[name]
     except KeyError:
