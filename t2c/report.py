@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,6 +216,7 @@ def method_rows(model: str) -> list[tuple[str, QConfig, int]]:
     return rows
 
 
+@functools.lru_cache(maxsize=1)
 def _source_digest() -> str:
     """sha256 over t2c's Python sources and model checkpoints: a cached row is reused only
     when nothing that computed it has changed."""

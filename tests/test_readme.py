@@ -6,13 +6,26 @@ from pathlib import Path
 
 import pytest
 
-from t2c.report import report
+from t2c.report import methods_report, report
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+METHODS_BEGIN, METHODS_END = "<!-- report --methods: begin -->", "<!-- report --methods: end -->"
+
+
+def methods_block(text: str) -> str:
+    """The README's `t2c report --methods` tables (between their markers)."""
+    return text[text.index(METHODS_BEGIN) + len(METHODS_BEGIN):text.index(METHODS_END)]
 
 
 def accuracy_rows(text: str) -> list[str]:
+    """The `t2c report` rows: every table row starting with a config, outside the methods block."""
+    if METHODS_BEGIN in text:
+        text = text.replace(methods_block(text), "")
     return [ln for ln in text.splitlines() if re.match(r"\| W\d+A\d+ ", ln)]
+
+
+def methods_rows(text: str) -> list[str]:
+    return [ln for ln in text.splitlines() if re.match(r"\| W\d+A\d+ \|", ln)]
 
 
 def table_differences(readme: str, printed: list[str]) -> list[str]:
@@ -42,3 +55,30 @@ def test_a_changed_figure_is_caught(printed):
     assert doctored != README
     assert len(table_differences(doctored, printed)) == 1
     assert table_differences(README.replace(printed[-1] + "\n", ""), printed)
+
+
+# ---------------------------------------------------------------- t2c report --methods
+FAST_METHOD_ROWS = {("minmax PTQ", 3, 3), ("AdaRound PTQ", 3, 3), ("minmax PTQ", 2, 4), ("AdaRound PTQ", 2, 4)}
+
+
+def test_methods_rows_are_what_t2c_report_prints():
+    """The AdaRound-vs-minmax rows of the README's methods table (digits-cnn W3A3, W2A4),
+    recomputed (the full table: the slow test below)."""
+    printed = methods_rows(methods_report("digits-cnn", progress=False, rows=FAST_METHOD_ROWS))
+    assert len(printed) == 4
+    readme = methods_rows(methods_block(README))
+    assert all(row in readme for row in printed), "\n".join(r for r in printed if r not in readme)
+
+
+@pytest.mark.slow
+def test_methods_tables_are_what_t2c_report_prints():
+    printed = [*methods_rows(methods_report("digits-cnn", progress=False)),
+               *methods_rows(methods_report("digits-vit", progress=False))]
+    assert printed == methods_rows(methods_block(README))
+
+
+def test_a_changed_methods_figure_is_caught():
+    rows = methods_rows(methods_block(README))
+    assert rows
+    doctored = README.replace(rows[0], rows[0].replace("%", "1%", 1))
+    assert methods_rows(methods_block(doctored)) != rows
