@@ -38,7 +38,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[sim,test,scale]'
+	$(PY) -m pip install --quiet -e '.[sim,test,scale,fpga]'
 	@touch $@
 
 iverilog:

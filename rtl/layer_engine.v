@@ -28,6 +28,17 @@
 //   residual    RES_WORDS+1 x COLS*ABITS    RES_FILE
 //   output      OUT_WORDS x COLS*OBITS      written by the engine, read via out_raddr_i
 //
+// Host write port (mem_*_i): every memory but the output one can also be written while
+// the engine is idle: mem_we_i high at a rising edge stores mem_wdata_i (its low
+// <memory word width> bits) at word mem_addr_i of memory mem_sel_i (0 descriptor,
+// 1 tiles, 2 activation, 3 weight, 4 bias, 5 m, 6 s, 7 residual, 8 m_r: the order of
+// t2c.export.engine.IMAGE_NAMES); addresses past a memory's depth and other selects are
+// ignored, and cfg_we_i wins over a descriptor write in the same cycle.  Tie mem_we_i
+// low (and the others to 0) to use the *_FILE images only; $readmemh still initialises
+// every memory, the write port then overwrites words.  The engine reads only the words
+// the descriptor asks for, so a build whose *_WORDS are the maximum over a network's
+// layers runs each of them (images loaded at address 0, the rest of a memory unused).
+//
 // Handshake: pulse start_i while busy_o is low; done_o rises when every output is
 // written and stays high until the next start_i; cycles_o = cycles from start to done,
 // steps_o = K-steps issued (MAC array busy cycles); err_o (with done_o, nothing
@@ -55,7 +66,10 @@ module layer_engine #(
   parameter         RES_FILE   = "",
   parameter         RM_FILE    = "",
   // Output memory address width; derived, do not override.
-  parameter integer OAW_P      = (OUT_WORDS > 1) ? $clog2(OUT_WORDS) : 1
+  parameter integer OAW_P      = (OUT_WORDS > 1) ? $clog2(OUT_WORDS) : 1,
+  // Host write port data width (the widest memory word); derived, do not override.
+  parameter integer MDW_P      = ((ACCW > MULT_BITS ? ACCW : MULT_BITS) * COLS > 128) ?
+                                 (ACCW > MULT_BITS ? ACCW : MULT_BITS) * COLS : 128
 ) (
   input  wire                   clk_i,
   input  wire                   rst_ni,
@@ -69,6 +83,11 @@ module layer_engine #(
   input  wire                   cfg_we_i,
   input  wire [4:0]             cfg_addr_i,
   input  wire [31:0]            cfg_wdata_i,
+  // host write port for every memory but the output (optional; tie mem_we_i low)
+  input  wire                   mem_we_i,
+  input  wire [3:0]             mem_sel_i,
+  input  wire [23:0]            mem_addr_i,
+  input  wire [MDW_P-1:0]       mem_wdata_i,
   // output memory read port: word out_raddr_i on out_rdata_o one cycle later
   input  wire [OAW_P-1:0]       out_raddr_i,
   output wire [COLS*OBITS-1:0]  out_rdata_o
@@ -87,6 +106,23 @@ module layer_engine #(
   localparam integer NCW  = $clog2(COLS + 1);
   localparam integer LW   = (COLS > 1) ? $clog2(COLS) : 1;
 
+  // ---------------------------------------------------------------- host write port
+  localparam [3:0] SEL_DESC = 4'd0, SEL_TILES = 4'd1, SEL_ACT = 4'd2, SEL_W = 4'd3, SEL_BIAS = 4'd4,
+                   SEL_M = 4'd5, SEL_S = 4'd6, SEL_RES = 4'd7, SEL_RM = 4'd8;
+  /* verilator lint_off WIDTHTRUNC */
+  localparam [23:0] LAST_DESC = DESC_WORDS, LAST_ACT = ACT_WORDS, LAST_W = W_WORDS,
+                    LAST_CT = CT_WORDS, LAST_RES = RES_WORDS;
+  /* verilator lint_on WIDTHTRUNC */
+  wire we_desc  = mem_we_i && (mem_sel_i == SEL_DESC) && (mem_addr_i <= LAST_DESC);
+  wire we_tiles = mem_we_i && (mem_sel_i == SEL_TILES) && (mem_addr_i <= LAST_CT);
+  wire we_act   = mem_we_i && (mem_sel_i == SEL_ACT) && (mem_addr_i <= LAST_ACT);
+  wire we_w     = mem_we_i && (mem_sel_i == SEL_W) && (mem_addr_i <= LAST_W);
+  wire we_bias  = mem_we_i && (mem_sel_i == SEL_BIAS) && (mem_addr_i <= LAST_CT);
+  wire we_m     = mem_we_i && (mem_sel_i == SEL_M) && (mem_addr_i <= LAST_CT);
+  wire we_s     = mem_we_i && (mem_sel_i == SEL_S) && (mem_addr_i <= LAST_CT);
+  wire we_res   = mem_we_i && (mem_sel_i == SEL_RES) && (mem_addr_i <= LAST_RES);
+  wire we_rm    = mem_we_i && (mem_sel_i == SEL_RM) && (mem_addr_i <= LAST_CT);
+
   // ---------------------------------------------------------------- descriptor
   reg [31:0] desc [0:DESC_WORDS] /* verilator public_flat_rd */;  // + guard word
   initial begin
@@ -97,6 +133,8 @@ module layer_engine #(
   always @(posedge clk_i) begin
     if (cfg_we_i) begin
       desc[{1'b0, cfg_addr_i}] <= cfg_wdata_i;
+    end else if (we_desc) begin
+      desc[mem_addr_i[5:0]] <= mem_wdata_i[31:0];
     end
   end
 
@@ -161,28 +199,34 @@ module layer_engine #(
   wire [COLS*OBITS-1:0]      out_wdata;
 
   engine_mem #(.WIDTH(4*32), .DEPTH(CT_WORDS + 1), .INIT_FILE(TILES_FILE)) u_tiles (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({TAW{1'b0}}), .wdata_i({(4*32){1'b0}}),
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_tiles), .waddr_i(mem_addr_i[TAW-1:0]),
+    .wdata_i(mem_wdata_i[4*32-1:0]),
     .raddr_i(tile_raddr), .rdata_o(tile_rdata));
   engine_mem #(.WIDTH(COLS*ABITS), .DEPTH(ACT_WORDS + 1), .PORTS(ROWS), .INIT_FILE(ACT_FILE)) u_act (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({AAW{1'b0}}), .wdata_i({(COLS*ABITS){1'b0}}),
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_act), .waddr_i(mem_addr_i[AAW-1:0]),
+    .wdata_i(mem_wdata_i[COLS*ABITS-1:0]),
     .raddr_i(act_raddr), .rdata_o(act_rdata));
   engine_mem #(.WIDTH(COLS*WBITS), .DEPTH(W_WORDS + 1), .INIT_FILE(W_FILE)) u_w (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({WAW{1'b0}}), .wdata_i({(COLS*WBITS){1'b0}}),
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_w), .waddr_i(mem_addr_i[WAW-1:0]),
+    .wdata_i(mem_wdata_i[COLS*WBITS-1:0]),
     .raddr_i(w_raddr), .rdata_o(w_rdata));
   engine_mem #(.WIDTH(COLS*ACCW), .DEPTH(CT_WORDS + 1), .INIT_FILE(BIAS_FILE)) u_bias (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({TAW{1'b0}}), .wdata_i({(COLS*ACCW){1'b0}}),
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_bias), .waddr_i(mem_addr_i[TAW-1:0]),
+    .wdata_i(mem_wdata_i[COLS*ACCW-1:0]),
     .raddr_i(bias_raddr), .rdata_o(bias_rdata));
   engine_mem #(.WIDTH(COLS*MULT_BITS), .DEPTH(CT_WORDS + 1), .INIT_FILE(M_FILE)) u_m (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({TAW{1'b0}}),
-    .wdata_i({(COLS*MULT_BITS){1'b0}}), .raddr_i(pm_raddr), .rdata_o(m_rdata));
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_m), .waddr_i(mem_addr_i[TAW-1:0]),
+    .wdata_i(mem_wdata_i[COLS*MULT_BITS-1:0]), .raddr_i(pm_raddr), .rdata_o(m_rdata));
   engine_mem #(.WIDTH(COLS*8), .DEPTH(CT_WORDS + 1), .INIT_FILE(S_FILE)) u_s (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({TAW{1'b0}}), .wdata_i({(COLS*8){1'b0}}),
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_s), .waddr_i(mem_addr_i[TAW-1:0]),
+    .wdata_i(mem_wdata_i[COLS*8-1:0]),
     .raddr_i(pm_raddr), .rdata_o(s_rdata));
   engine_mem #(.WIDTH(COLS*MULT_BITS), .DEPTH(CT_WORDS + 1), .INIT_FILE(RM_FILE)) u_rm (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({TAW{1'b0}}),
-    .wdata_i({(COLS*MULT_BITS){1'b0}}), .raddr_i(pm_raddr), .rdata_o(rm_rdata));
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_rm), .waddr_i(mem_addr_i[TAW-1:0]),
+    .wdata_i(mem_wdata_i[COLS*MULT_BITS-1:0]), .raddr_i(pm_raddr), .rdata_o(rm_rdata));
   engine_mem #(.WIDTH(COLS*ABITS), .DEPTH(RES_WORDS + 1), .INIT_FILE(RES_FILE)) u_res (
-    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(1'b0), .waddr_i({RAW{1'b0}}), .wdata_i({(COLS*ABITS){1'b0}}),
+    .clk_i(clk_i), .rst_ni(rst_ni), .we_i(we_res), .waddr_i(mem_addr_i[RAW-1:0]),
+    .wdata_i(mem_wdata_i[COLS*ABITS-1:0]),
     .raddr_i(res_raddr), .rdata_o(res_rdata));
   engine_mem #(.WIDTH(COLS*OBITS), .DEPTH(OUT_WORDS)) u_out (
     .clk_i(clk_i), .rst_ni(rst_ni), .we_i(out_we), .waddr_i(out_waddr), .wdata_i(out_wdata),

@@ -38,6 +38,7 @@ NOT_RUN = {
     "T2C_SEED=": "test selections",
     "T2C_RTL_DIR=examples/own_rtl pytest": "run by sim/test_own_rtl.py",
     "pip install": "installs packages",
+    "python tools/engine_regs.py": "rewrites committed files (sim/test_engine_axi.py runs its --check)",
 }
 
 

@@ -33,6 +33,8 @@ CORNERS = {
     "layernorm": [dict(MAX_N=1, IN_SIGNED=0, OUT_BITS=2, MAX_SHIFT=1),
                   dict(MAX_N=192, IN_BITS=4, MAX_SHIFT=31, OFF_BITS=48, EPS_BITS=60)],
     "layer_engine": ENGINE_GEOMETRIES,
+    "engine_axi": ENGINE_GEOMETRIES,
+    "tb_engine_axi": ENGINE_GEOMETRIES[:2],
     "engine_ctrl": [dict(ROWS=1, COLS=1, AAW=1, WAW=1, TAW=1), dict(ROWS=3, COLS=5, AAW=20, TAW=6)],
     "engine_post": [dict(ROWS=1, COLS=1, RAW=1, OAW=1, TAW=1),
                     dict(ROWS=5, COLS=3, ABITS=4, MULT_BITS=16, OBITS=4, RAW=12, OAW=12)],

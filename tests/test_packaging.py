@@ -26,7 +26,8 @@ HARDWARE_MODULES = ["t2c", "t2c.arith", "t2c.ir", "t2c.golden", "t2c.export", "t
                     "t2c.fileio", "t2c.errors", "t2c.cli", "t2c.sim", "t2c.sim.toolchain", "t2c.sim.hdl",
                     "t2c.sim.images", "t2c.sim.build", "t2c.sim.compare", "t2c.sim.golden_dirs",
                     "t2c.sim.layers", "t2c.sim.units", "t2c.sim.units.layer_engine",
-                    "t2c.sim.units.softmax", "t2c.sim.units.lut_layer", "t2c.sim.units.layernorm"]
+                    "t2c.sim.units.softmax", "t2c.sim.units.lut_layer", "t2c.sim.units.layernorm",
+                    "t2c.sim.engine_driver", "t2c.sim.engine_regs"]
 
 
 def torch_blocked_env(tmp_path: Path) -> dict:

@@ -38,6 +38,9 @@ module tb_layer_engine #(
 );
 
   localparam integer OAW = (OUT_WORDS > 1) ? $clog2(OUT_WORDS) : 1;
+  // layer_engine's MDW_P: its host write port, tied off (the images come from the files)
+  localparam integer MDW = ((ACCW > MULT_BITS ? ACCW : MULT_BITS) * COLS > 128) ?
+                           (ACCW > MULT_BITS ? ACCW : MULT_BITS) * COLS : 128;
 
   wire clk, finish;
   /* verilator lint_off UNUSEDSIGNAL */
@@ -78,6 +81,7 @@ module tb_layer_engine #(
     .clk_i(clk), .rst_ni(rst_n), .start_i(start_q), .busy_o(eng_busy), .done_o(eng_done),
     .err_o(eng_err), .cycles_o(eng_cycles), .steps_o(eng_steps),
     .cfg_we_i(1'b0), .cfg_addr_i(5'd0), .cfg_wdata_i(32'd0),
+    .mem_we_i(1'b0), .mem_sel_i(4'd0), .mem_addr_i(24'd0), .mem_wdata_i({MDW{1'b0}}),
     .out_raddr_i(raddr_q), .out_rdata_o(rdata)
   );
 

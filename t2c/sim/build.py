@@ -72,6 +72,8 @@ class SimJob:
     waves: bool = False
     fast_build: bool | None = None     # Verilator -O0 (True), optimised (False); None: by max_cycles
     quiet: bool = True                 # build and simulator output to build.log / sim.log
+    test_module: str = TEST_MODULE     # the cocotb test (e.g. t2c.sim.cocotb_engine_axi)
+    config: dict = field(default_factory=dict)  # more settings for that test (job.json "config")
 
     def dump_path(self, parameter: str) -> Path:
         return self.build_dir / next(d.file for d in self.dumps if d.parameter == parameter)
@@ -205,7 +207,7 @@ def run_job(job: SimJob) -> SimRun:
     (bdir / JOB_NAME).write_text(json.dumps(
         {"unit": job.unit, "max_cycles": job.max_cycles, "checks": checks,
          "counters": list(job.counters), "error_flag": job.error_flag,
-         "error_hint": job.error_hint}, indent=1))
+         "error_hint": job.error_hint, "config": job.config}, indent=1))
     top = hdl.module_file(job.top, job.rtl_dirs)
     logs = {"build": bdir / "build.log", "sim": bdir / "sim.log"} if job.quiet else {}
     user_files = sorted(str(f) for d in hdl.user_rtl_dirs(job.rtl_dirs) for f in d.glob("*.v"))
@@ -221,7 +223,7 @@ def run_job(job: SimJob) -> SimRun:
                      waves=job.waves, always=(job.sim == "icarus"), log_file=logs.get("build"))
         if job.sim == "verilator" and not current:
             (bdir / STAMP).write_text(key)
-        runner.test(test_module=TEST_MODULE, hdl_toplevel=job.top, build_dir=bdir, test_dir=bdir,
+        runner.test(test_module=job.test_module, hdl_toplevel=job.top, build_dir=bdir, test_dir=bdir,
                     extra_env={"T2C_JOB": str(bdir / JOB_NAME)}, timescale=TIMESCALE,
                     waves=job.waves, log_file=logs.get("sim"))
     except (SystemExit, Exception) as e:  # a build error, a simulator crash (cocotb exits)
@@ -242,5 +244,5 @@ def run_job(job: SimJob) -> SimRun:
     if missing:
         raise SimulationError(f"{job.unit} on {job.sim}: the wrapper wrote no {', '.join(missing)}", bdir)
     return SimRun(job, int(rep["cycles"]), rep.get("counters", {}), float(rep["sim_s"]),
-                  time.perf_counter() - t0, find_waves(bdir) if job.waves else None)
+                  time.perf_counter() - t0, find_waves(bdir) if job.waves else None, rep.get("extra", {}))
 
