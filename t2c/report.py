@@ -218,14 +218,17 @@ def method_rows(model: str) -> list[tuple[str, QConfig, int]]:
 
 @functools.lru_cache(maxsize=1)
 def _source_digest() -> str:
-    """sha256 over t2c's Python sources and model checkpoints: a cached row is reused only
-    when nothing that computed it has changed."""
+    """sha256 over the Python sources and model checkpoints that compute a row (t2c's
+    modules except the simulation and export packages, which no accuracy depends on): a
+    cached row is reused only when none of them has changed."""
     import hashlib
     from pathlib import Path
 
     root = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for p in sorted([*root.rglob("*.py"), *root.rglob("*.pt")]):
+    files = [p for p in [*root.rglob("*.py"), *root.rglob("*.pt")]
+             if p.relative_to(root).parts[0] not in ("sim", "export", "hdl", "golden_vectors")]
+    for p in sorted(files):
         h.update(str(p.relative_to(root)).encode())
         h.update(p.read_bytes())
     h.update(torch.__version__.encode())
@@ -234,7 +237,7 @@ def _source_digest() -> str:
 
 def cached_evaluate(model: str, config: QConfig, epochs: int, cache_dir=None) -> Row:
     """``evaluate``, its result kept in ``<build root>/report/`` under a key of the model,
-    the config, the epochs, t2c's sources and torch's version."""
+    the config, the epochs, the sources that compute it and torch's version."""
     import dataclasses
     import hashlib
     import json
