@@ -1,6 +1,6 @@
 """QAT cost and result of the exact forward against the float fake-quant forward.
 
-For digits-cnn (W4A4 LSQ) and digits-vit (W8A8 minmax), trains the same calibrated QModel
+For digits-cnn (W4A4 LSQ) and digits-vit (W8A8 minmax and W8A8 LSQ), trains the same calibrated QModel
 twice, once per forward (``exact=True``, the default, and ``exact=False``), on the same
 seeded batches, single-threaded with torch's deterministic algorithms (as ``t2c report``),
 and prints seconds per epoch side by side, their ratio, the integer model's accuracy after
@@ -26,7 +26,8 @@ from t2c.report import deterministic_training
 from machine import machine
 
 CASES = (("digits-cnn", QConfig(wbit=4, abit=4, weight_quantizer="lsq", act_quantizer="lsq")),
-         ("digits-vit", QConfig()))
+         ("digits-vit", QConfig()),
+         ("digits-vit", QConfig(weight_quantizer="lsq", act_quantizer="lsq")))
 
 
 def run(name: str, config: QConfig, exact: bool, epochs: int, data) -> tuple[float, float, int]:
