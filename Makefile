@@ -11,6 +11,10 @@
 #   make bench         benchmarks (ratios measured side by side)
 #   make mutate        mutation check of rtl/ (tools/mutate.py, docs/mutation.md; not part of
 #                      make test): ARGS="--modules requant --jobs 1 --list ..."
+#   make synth         FPGA synthesis of every rtl/ unit and the 4x4/8x8/16x16 engine for ECP5
+#                      and Xilinx 7-series, checks (ARGS=--pnr: 8x8 engine place and route, Fmax
+#                      on an LFE5U-85F; tools/synth.py, docs/synth.md; cached): ARGS="--tops engine_8x8
+#                      --families ecp5 --pnr --force --list"
 #
 # cocotb's own makefiles define a `sim` target and read SIM; they are not included here.
 
@@ -31,14 +35,14 @@ ifneq ($(UNKNOWN_VARS),)
 $(error unknown variable $(firstword $(UNKNOWN_VARS)); make takes $(ALLOWED_VARS))
 endif
 
-.PHONY: venv test test-slow test-python test-sim lint sim golden bench report clean iverilog mutate
+.PHONY: venv test test-slow test-python test-sim lint sim golden bench report clean iverilog mutate synth
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[sim,test,scale,fpga]'
+	$(PY) -m pip install --quiet -e '.[sim,test,scale,fpga,synth]'
 	@touch $@
 
 iverilog:
@@ -78,6 +82,9 @@ bench: venv iverilog
 
 mutate: venv iverilog
 	$(PY) tools/mutate.py $(ARGS)
+
+synth: venv
+	$(PY) tools/synth.py $(ARGS)
 
 report: venv
 	$(VENV)/bin/t2c report

@@ -38,6 +38,8 @@ NOT_RUN = {
     "T2C_SEED=": "test selections",
     "T2C_RTL_DIR=examples/own_rtl pytest": "run by sim/test_own_rtl.py",
     "pip install": "installs packages",
+    "make synth": "FPGA synthesis and place and route (minutes; sim/test_synth.py synthesizes the same tops)",
+    "fusesoc": "FuseSoC runs: tests/test_fusesoc.py runs them in a fresh workspace",
     "python tools/engine_regs.py": "rewrites committed files (sim/test_engine_axi.py runs its --check)",
 }
 
