@@ -126,7 +126,7 @@ def netlist_for(name: str, damage_weights: bool = False) -> Path:
     if damage_weights:
         w = files["W_FILE"]
         lines = w.read_text().splitlines(keepends=True)
-        i = next(k for k, ln in enumerate(lines) if ln.strip() and not ln.startswith("@")
+        i = next(k for k, ln in enumerate(lines) if ln.strip() and not ln.startswith(("@", "//"))
                  and int(ln.strip(), 16) != 0)
         word = int(lines[i].strip(), 16) ^ 1  # lowest weight lane of the first nonzero word, +-1
         lines[i] = f"{word:0{len(lines[i].strip())}x}\n"
