@@ -119,17 +119,19 @@ def test_a_memory_kept_out_of_block_ram_fails_the_check(monkeypatch):
 # ------------------------------------------------------------------ gate level
 def netlist_for(name: str, damage_weights: bool = False) -> Path:
     """Directory holding layer_engine.v: the gate-level 8x8 engine for conv3 (optionally
-    from a weight image with one weight changed)."""
+    from a weight image with 16 K-steps of weights changed)."""
     top = synth.TOP_BY_NAME["engine_8x8"]
     d = work_dir(name)
     params, files = synth.top_parameters(top, d)
     if damage_weights:
         w = files["W_FILE"]
         lines = w.read_text().splitlines(keepends=True)
-        i = next(k for k, ln in enumerate(lines) if ln.strip() and not ln.startswith(("@", "//"))
-                 and int(ln.strip(), 16) != 0)
-        word = int(lines[i].strip(), 16) ^ 1  # lowest weight lane of the first nonzero word, +-1
-        lines[i] = f"{word:0{len(lines[i].strip())}x}\n"
+        data = [k for k, ln in enumerate(lines) if ln.strip() and not ln.startswith(("@", "//"))]
+        for i in data[:16]:  # bit 6 of every lane of the first 16 K-steps: weights change by +-64
+            # (a +-1 change of one weight can vanish in the requantization's rounding)
+            width = len(lines[i].strip())
+            word = int(lines[i].strip(), 16) ^ int("40" * (width // 2), 16)
+            lines[i] = f"{word:0{width}x}\n"
         w.write_text("".join(lines))
     net = d / "netlist"
     net.mkdir()
