@@ -97,20 +97,27 @@ def magnitude_mask(w: np.ndarray, fraction: float) -> np.ndarray:
     return mask.reshape(np.shape(w))
 
 
+def nm_groups(w2d: np.ndarray, m: int, fill=0) -> np.ndarray:
+    """``W[Cout, K]`` -> ``[Cout, G, m]``: groups of M consecutive k of each row, the short
+    last group padded with ``fill``."""
+    cout, k = w2d.shape
+    g = -(-k // m)
+    if g * m != k:
+        w2d = np.pad(w2d, ((0, 0), (0, g * m - k)), constant_values=fill)
+    return w2d.reshape(cout, g, m)
+
+
 def nm_mask(w: np.ndarray, n: int, m: int) -> np.ndarray:
     """1 where kept: the N largest magnitudes of every group of M along each row's K."""
     w = np.asarray(w, dtype=np.float64)
     rows = w.reshape(w.shape[0], -1)
     k = rows.shape[1]
-    groups = -(-k // m)
-    mag = np.full((rows.shape[0], groups * m), -1.0)  # padding never wins a slot
-    mag[:, :k] = np.abs(rows)
-    mag = mag.reshape(-1, m)
+    mag = nm_groups(np.abs(rows), m, fill=-1.0).reshape(-1, m)  # padding never wins a slot
     # descending magnitude, earlier position first on ties: rank by (-mag, position)
     order = np.lexsort((np.broadcast_to(np.arange(m), mag.shape), -mag), axis=-1)
     mask = np.zeros(mag.shape, dtype=np.uint8)
     np.put_along_axis(mask, order[:, :n], 1, axis=-1)
-    mask = mask.reshape(rows.shape[0], groups * m)[:, :k]
+    mask = mask.reshape(rows.shape[0], -1)[:, :k]
     return mask.reshape(w.shape)
 
 

@@ -51,7 +51,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..sparsity import parse_prune
+from ..sparsity import nm_groups, parse_prune
 from .formats import EXTENSIONS, SIDECAR_NAME, read_memory, read_sidecar, write_memory, write_sidecar
 from .layout import Layout, as_int_array, check_fits
 
@@ -118,17 +118,8 @@ def _as_matrix(w: Any, what: str = "weight") -> np.ndarray:
     return a.reshape(a.shape[0], -1)
 
 
-def _grouped(w2d: np.ndarray, m: int) -> np.ndarray:
-    """``[Cout, K]`` -> ``[Cout, G, m]``, the short last group zero padded."""
-    cout, k = w2d.shape
-    g = -(-k // m)
-    if g * m != k:
-        w2d = np.pad(w2d, ((0, 0), (0, g * m - k)))
-    return w2d.reshape(cout, g, m)
-
-
 def _group_counts(w2d: np.ndarray, m: int) -> np.ndarray:
-    return (_grouped(w2d, m) != 0).sum(axis=-1)
+    return (nm_groups(w2d, m) != 0).sum(axis=-1)
 
 
 def nm_violations(w2d: Any, n: int, m: int) -> int:
@@ -168,7 +159,7 @@ def nm_compress(w: Any, n: int, m: int, what: str = "weight") -> tuple[np.ndarra
     n, m = _nm(n, m)
     w2 = _as_matrix(w, what)
     check_nm(w2, n, m, what)
-    wp = _grouped(w2, m)
+    wp = nm_groups(w2, m)
     index = _canonical_index(wp, n)
     return np.take_along_axis(wp, index, axis=-1), index
 
