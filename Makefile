@@ -12,9 +12,9 @@
 #   make mutate        mutation check of rtl/ (tools/mutate.py, docs/mutation.md; not part of
 #                      make test): ARGS="--modules requant --jobs 1 --list ..."
 #   make synth         FPGA synthesis of every rtl/ unit and the 4x4/8x8/16x16 engine for ECP5
-#                      and Xilinx 7-series, checks (ARGS=--pnr: 8x8 engine place and route, Fmax
-#                      on an LFE5U-85F; tools/synth.py, docs/synth.md; cached): ARGS="--tops engine_8x8
-#                      --families ecp5 --pnr --force --list"
+#                      and Xilinx 7-series, checks, and place and route of every ECP5 configuration
+#                      that fits an LFE5U-85F with its Fmax (tools/synth.py, docs/synth.md; cached):
+#                      ARGS="--tops engine_8x8 --families ecp5 --no-pnr --force --list"
 #
 # cocotb's own makefiles define a `sim` target and read SIM; they are not included here.
 

@@ -39,11 +39,12 @@
 //   |(a - za) ma| < 2^(IN_BITS+MULT_BITS): rtl/requant.v's PRODW = IN_BITS + MULT_BITS + 1;
 //   their sum: VALW = IN_BITS + MULT_BITS + 2 (42 for 8-bit codes, 32-bit multipliers).
 //
-// Pipeline: one vector of LANES elements per cycle, no back-pressure, LATENCY = 4:
+// Pipeline: one vector of LANES elements per cycle, no back-pressure, LATENCY = 5:
 //   stage 0 (here): da = a - za,  pb = (b - zb) * mb         (registered with the parameters)
-//   stages 1-3 (rtl/requant.v): da * ma + pb, + 2^(s-1) >>> s, + zy and clip
-//   valid_o rises 4 cycles after the valid_i it belongs to; y_o holds the last result while
-//   valid_o is low.  A stream of V vectors without bubbles: V + 4 cycles from the first
+//   stages 1-4 (rtl/requant.v): the partial products of da * ma, their sum + pb,
+//   >>> (s-1), + 2 zy + 1 >>> 1 and clip
+//   valid_o rises 5 cycles after the valid_i it belongs to; y_o holds the last result while
+//   valid_o is low.  A stream of V vectors without bubbles: V + 5 cycles from the first
 //   valid_i to the last valid_o.
 module eltwise #(
   parameter integer LANES      = 1,
@@ -140,7 +141,7 @@ module eltwise #(
     end
   endgenerate
 
-  // ---------------------------------------------------------------- stages 1-3
+  // ---------------------------------------------------------------- stages 1-4
   requant #(
     .LANES(LANES), .ACCW(DW), .MULT_BITS(MULT_BITS), .SHIFT_BITS(SHIFT_BITS), .OUTW(QW),
     .ADD_BITS(ADDW)

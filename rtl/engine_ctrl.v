@@ -121,6 +121,9 @@ module engine_ctrl #(
   reg [ROWS*PW-1:0] cur_ih0_q, cur_iw0_q, cur_base_q;
   reg [ROWS-1:0]    cur_pv_q;
   reg [PW-1:0]      p0_q;
+  // p0_q + ROWS >= pix_end: this row tile is the last; registered with p0_q (the
+  // descriptor is stable during a run), so the add and compare are off the issue path
+  reg               last_rt_q;
 
   // ---------------------------------------------------------------- K-step state (S0)
   reg [PW-1:0]   kw_c_q, kh_c_q, cin_c_q;
@@ -133,6 +136,7 @@ module engine_ctrl #(
   reg [PW-1:0]   ncin_m1_q;
   reg [NCW_P-1:0] ncols_q;
   reg [PW-1:0]   gap_q;
+  reg            gap_ok_q;  // gap_q >= GAP, registered beside gap_q (off the issue path)
   reg [PW-1:0]   outstanding_q;
 
   // next column tile's row of the tiles memory
@@ -151,10 +155,10 @@ module engine_ctrl #(
   always @(*) begin
     is_last    = (kw_c_q == kw_m1) && (kh_c_q == kh_m1) && (cin_c_q == ncin_m1_q);
     rt_end     = (t_q == nct_m1);
-    last_rt    = ($signed(p0_q + ROWS_PW) >= $signed(pix_end_i));
+    last_rt    = last_rt_q;
     final_step = rt_end && last_rt;
     issue      = (state_q == S_RUN) &&
-                 (!is_last || ((gap_q >= GAP_PW) &&
+                 (!is_last || (gap_ok_q &&
                                (final_step || (nt_ok_q && (!rt_end || nxt_full_q)))));
     // load the next tile: after the last K-step of one, or the first one of a run
     sw    = (issue && is_last && !final_step) ||
@@ -219,6 +223,7 @@ module engine_ctrl #(
   assign tile_ncols_o    = ncols_q;
 
   // ---------------------------------------------------------------- pixel banks
+  integer fr;
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       nxt_full_q <= 1'b0;
@@ -233,15 +238,22 @@ module engine_ctrl #(
       cur_base_q <= {(ROWS*PW){1'b0}};
       cur_pv_q   <= {ROWS{1'b0}};
       p0_q       <= {PW{1'b0}};
+      last_rt_q  <= 1'b0;
     end else if (start_i && state_q == S_IDLE) begin
       nxt_full_q <= 1'b0;
       fill_r_q   <= {RSELW{1'b0}};
     end else begin
       if (fill) begin
-        nxt_ih0_q[fill_r_q*PW +: PW]  <= wk_ih0;
-        nxt_iw0_q[fill_r_q*PW +: PW]  <= wk_iw0;
-        nxt_base_q[fill_r_q*PW +: PW] <= wk_base;
-        nxt_pv_q[fill_r_q]            <= wk_valid;
+        // a decoder on fill_r_q (not a part select at fill_r_q * PW, which synthesis
+        // builds with a multiplier in front of the write enables)
+        for (fr = 0; fr < ROWS; fr = fr + 1) begin
+          if (fill_r_q == fr[RSELW-1:0]) begin
+            nxt_ih0_q[fr*PW +: PW]  <= wk_ih0;
+            nxt_iw0_q[fr*PW +: PW]  <= wk_iw0;
+            nxt_base_q[fr*PW +: PW] <= wk_base;
+            nxt_pv_q[fr]            <= wk_valid;
+          end
+        end
         if (fill_r_q == {RSELW{1'b0}}) begin
           nxt_p0_q <= wk_p;
         end
@@ -258,6 +270,7 @@ module engine_ctrl #(
         cur_base_q <= nxt_base_q;
         cur_pv_q   <= nxt_pv_q;
         p0_q       <= nxt_p0_q;
+        last_rt_q  <= ($signed(nxt_p0_q + ROWS_PW) >= $signed(pix_end_i));
         nxt_full_q <= 1'b0;
       end
     end
@@ -346,6 +359,7 @@ module engine_ctrl #(
       cycles_q      <= 32'd0;
       steps_q       <= 32'd0;
       gap_q         <= {PW{1'b0}};
+      gap_ok_q      <= 1'b0;
       outstanding_q <= {PW{1'b0}};
     end else begin
       if (state_q != S_IDLE) begin
@@ -355,9 +369,11 @@ module engine_ctrl #(
         steps_q <= steps_q + 32'd1;
       end
       if (issue && is_last) begin
-        gap_q <= ONE;
+        gap_q    <= ONE;
+        gap_ok_q <= 1'b0;  // GAP >= 3
       end else if (gap_q < GAP_PW) begin
-        gap_q <= gap_q + ONE;
+        gap_q    <= gap_q + ONE;
+        gap_ok_q <= (gap_q == GAP_PW - ONE);
       end
       outstanding_q <= outstanding_q + {{(PW-1){1'b0}}, issue && is_last}
                                      - {{(PW-1){1'b0}}, tile_written_i};
@@ -369,7 +385,8 @@ module engine_ctrl #(
             state_q <= cfg_ok_i ? S_INIT : S_IDLE;
             cyc_q   <= 32'd1;
             steps_q <= 32'd0;
-            gap_q   <= GAP_PW;
+            gap_q    <= GAP_PW;
+            gap_ok_q <= 1'b1;
           end
         end
         S_INIT: begin

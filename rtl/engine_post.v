@@ -11,12 +11,13 @@
 // are not written.
 //
 // Timing: tile_issued_i (with the tile's meta) comes with the tile's last K-step in
-// the controller's S0; res_valid_i 3 cycles later.  Row 0 is addressed in the
-// res_valid_i cycle (D0), rows 1..ROWS-1 in the following cycles; each row's
-// accumulators are read from the bank (rd_row_o) one cycle after its D0 (D1), with
-// the residual word and the per-channel m, s, m_r read in D0.  The controller keeps
+// the controller's S0; res_valid_i 5 cycles later (rtl/mac_array.v).  Row 0 is
+// addressed in the res_valid_i cycle (D0), rows 1..ROWS-1 in the following cycles; each
+// row's accumulators are read from the bank (rd_row_o) one cycle after its D0 (D1),
+// with the residual word and the per-channel m, s, m_r read in D0; all of them are
+// registered at the end of D1 (D2: the requantizer's input).  The controller keeps
 // tiles GAP cycles apart, so the bank is stable until the last row is read.
-// Outputs are written REQ_LAT = 3 cycles after D1; tile_written_o pulses with the
+// Outputs are written 1 + REQ_LAT = 5 cycles after D1; tile_written_o pulses with the
 // last row's write.
 module engine_post #(
   parameter integer ROWS      = 8,
@@ -72,7 +73,7 @@ module engine_post #(
   localparam integer SB      = 6;                  // requant SHIFT_BITS
   localparam integer RXW     = ABITS + 2;          // r - zr
   localparam integer ADDW    = RXW + MULT_BITS - 1; // (r - zr) * m_r (m_r's MSB is 0)
-  localparam integer REQ_LAT = 3;
+  localparam integer REQ_LAT = 4;                  // rtl/requant.v's LATENCY
   /* verilator lint_off WIDTHTRUNC */
   localparam [RSELW_P-1:0] ROW_LAST = ROWS - 1;
   /* verilator lint_on WIDTHTRUNC */
@@ -81,17 +82,36 @@ module engine_post #(
   reg [TAW-1:0]   pend_t_q, dr_t_q;
   reg [PW-1:0]    pend_base_q, dr_base_q, pend_p0_q, dr_p0_q;
   reg [NCW_P-1:0] pend_ncols_q, dr_ncols_q;
+  // The meta rides along the MAC array's extra operand and product stages (rtl/mac_pe.v)
+  // first, so it reaches pend_* 3 cycles before its res_valid_i, as the next tile's can
+  // only 3 (GAP) or more cycles later.
+  localparam integer MW_META = 1 + TAW + 2 * PW + NCW_P;
+  reg [MW_META-1:0] meta1_q, meta2_q;
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      meta1_q <= {MW_META{1'b0}};
+      meta2_q <= {MW_META{1'b0}};
+    end else begin
+      meta1_q <= {tile_issued_i, tile_t_i, tile_out_base_i, tile_p0_i, tile_ncols_i};
+      meta2_q <= meta1_q;
+    end
+  end
+  wire            issued_d = meta2_q[MW_META-1];
+  wire [TAW-1:0]  t_d      = meta2_q[2*PW+NCW_P +: TAW];
+  wire [PW-1:0]   base_d   = meta2_q[PW+NCW_P +: PW];
+  wire [PW-1:0]   p0_d     = meta2_q[NCW_P +: PW];
+  wire [NCW_P-1:0] ncols_d = meta2_q[0 +: NCW_P];
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       pend_t_q     <= {TAW{1'b0}};
       pend_base_q  <= {PW{1'b0}};
       pend_p0_q    <= {PW{1'b0}};
       pend_ncols_q <= {NCW_P{1'b0}};
-    end else if (tile_issued_i) begin
-      pend_t_q     <= tile_t_i;
-      pend_base_q  <= tile_out_base_i;
-      pend_p0_q    <= tile_p0_i;
-      pend_ncols_q <= tile_ncols_i;
+    end else if (issued_d) begin
+      pend_t_q     <= t_d;
+      pend_base_q  <= base_d;
+      pend_p0_q    <= p0_d;
+      pend_ncols_q <= ncols_d;
     end
   end
 
@@ -168,18 +188,64 @@ module engine_post #(
   end
   assign rd_row_o = d1_row_q;
 
-  // residual term per lane: (r - zr) * m_r, 0 without a residual
-  reg [COLS*SB-1:0]   s_bus;
-  reg [COLS*ADDW-1:0] radd;
-  reg [RXW-1:0]       rx;
+  // ---------------------------------------------------------------- D2: operand registers
+  // The bank row, the per-channel parameters and r - zr are registered before the
+  // requantizer's multiplies (the bank's row select and the memories' outputs would
+  // otherwise run straight into the DSP blocks).
+  reg [COLS*RXW-1:0] rx;
   integer c;
   always @(*) begin
     for (c = 0; c < COLS; c = c + 1) begin
-      s_bus[c*SB +: SB] = s_rdata_i[c*8 +: SB];
-      rx = {{2{r_signed_i & res_rdata_i[c*ABITS + ABITS-1]}}, res_rdata_i[c*ABITS +: ABITS]} - r_zp_i;
+      rx[c*RXW +: RXW] = {{2{r_signed_i & res_rdata_i[c*ABITS + ABITS-1]}}, res_rdata_i[c*ABITS +: ABITS]}
+                         - r_zp_i;
+    end
+  end
+
+  reg                      d2_v_q, d2_wr_q, d2_last_q;
+  reg [OAW-1:0]            d2_addr_q;
+  reg [NCW_P-1:0]          d2_ncols_q;
+  reg [COLS*ACCW-1:0]      acc2_q;
+  reg [COLS*MULT_BITS-1:0] m2_q, rm2_q;
+  reg [COLS*SB-1:0]        s2_q;
+  reg [COLS*RXW-1:0]       rx2_q;
+  always @(posedge clk_i or negedge rst_ni) begin
+    if (!rst_ni) begin
+      d2_v_q     <= 1'b0;
+      d2_wr_q    <= 1'b0;
+      d2_last_q  <= 1'b0;
+      d2_addr_q  <= {OAW{1'b0}};
+      d2_ncols_q <= {NCW_P{1'b0}};
+      acc2_q     <= {(COLS*ACCW){1'b0}};
+      m2_q       <= {(COLS*MULT_BITS){1'b0}};
+      rm2_q      <= {(COLS*MULT_BITS){1'b0}};
+      s2_q       <= {(COLS*SB){1'b0}};
+      rx2_q      <= {(COLS*RXW){1'b0}};
+    end else begin
+      d2_v_q     <= d1_v_q;
+      d2_wr_q    <= d1_wr_q;
+      d2_last_q  <= d1_last_q;
+      d2_addr_q  <= d1_addr_q;
+      d2_ncols_q <= d1_ncols_q;
+      if (d1_v_q) begin
+        acc2_q <= rd_res_i;
+        m2_q   <= m_rdata_i;
+        rm2_q  <= rm_rdata_i;
+        rx2_q  <= rx;
+        for (c = 0; c < COLS; c = c + 1) begin
+          s2_q[c*SB +: SB] <= s_rdata_i[c*8 +: SB];
+        end
+      end
+    end
+  end
+
+  // residual term per lane: (r - zr) * m_r, 0 without a residual (requant registers it
+  // beside its partial products)
+  reg [COLS*ADDW-1:0] radd;
+  always @(*) begin
+    for (c = 0; c < COLS; c = c + 1) begin
       radd[c*ADDW +: ADDW] = res_en_i
-        ? $signed({{(ADDW-RXW){rx[RXW-1]}}, rx}) *
-          $signed({{(ADDW-MULT_BITS+1){1'b0}}, rm_rdata_i[c*MULT_BITS +: MULT_BITS-1]})
+        ? $signed({{(ADDW-RXW){rx2_q[c*RXW + RXW-1]}}, rx2_q[c*RXW +: RXW]}) *
+          $signed({{(ADDW-MULT_BITS+1){1'b0}}, rm2_q[c*MULT_BITS +: MULT_BITS-1]})
         : {ADDW{1'b0}};
     end
   end
@@ -190,8 +256,8 @@ module engine_post #(
     .LANES(COLS), .ACCW(ACCW), .MULT_BITS(MULT_BITS), .SHIFT_BITS(SB), .OUTW(OUTW),
     .ADD_BITS(ADDW)
   ) u_requant (
-    .clk_i(clk_i), .rst_ni(rst_ni), .valid_i(d1_v_q),
-    .acc_i(rd_res_i), .m_i(m_rdata_i), .s_i(s_bus),
+    .clk_i(clk_i), .rst_ni(rst_ni), .valid_i(d2_v_q),
+    .acc_i(acc2_q), .m_i(m2_q), .s_i(s2_q),
     .zp_i({COLS{y_zp_i}}), .qmin_i({COLS{qmin_i}}), .qmax_i({COLS{qmax_i}}), .add_i(radd),
     .valid_o(rq_valid), .y_o(rq_y)
   );
@@ -207,10 +273,10 @@ module engine_post #(
       pl_last_q  <= {REQ_LAT{1'b0}};
       pl_ncols_q <= {(REQ_LAT*NCW_P){1'b0}};
     end else begin
-      pl_addr_q  <= {pl_addr_q[(REQ_LAT-1)*OAW-1:0], d1_addr_q};
-      pl_wr_q    <= {pl_wr_q[REQ_LAT-2:0], d1_wr_q};
-      pl_last_q  <= {pl_last_q[REQ_LAT-2:0], d1_last_q};
-      pl_ncols_q <= {pl_ncols_q[(REQ_LAT-1)*NCW_P-1:0], d1_ncols_q};
+      pl_addr_q  <= {pl_addr_q[(REQ_LAT-1)*OAW-1:0], d2_addr_q};
+      pl_wr_q    <= {pl_wr_q[REQ_LAT-2:0], d2_wr_q};
+      pl_last_q  <= {pl_last_q[REQ_LAT-2:0], d2_last_q};
+      pl_ncols_q <= {pl_ncols_q[(REQ_LAT-1)*NCW_P-1:0], d2_ncols_q};
     end
   end
 

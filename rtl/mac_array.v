@@ -20,9 +20,11 @@
 //   rd_res_o  row rd_row_i of the bank, column c at [c*ACCW +: ACCW]
 //             (combinational; feeds a requantizer with LANES = COLS)
 //
-// Latency: a K-step presented in cycle t is in the input register in cycle t+1
-// and in the accumulators in cycle t+2.  For a tile whose first step is presented
-// in cycle t0 and which has no bubbles, res_valid_o is high in cycle t0 + K + 1.
+// Latency: a K-step presented in cycle t is in the input register in cycle t+1, in
+// the PEs' operand registers in t+2, their product registers in t+3 and the
+// accumulators in t+4 (rtl/mac_pe.v: three stages, for FPGA timing).  For a tile
+// whose first step is presented in cycle t0 and which has no bubbles, res_valid_o is
+// high in cycle t0 + K + 3.
 module mac_array #(
   parameter integer ROWS     = 8,
   parameter integer COLS     = 8,
@@ -127,13 +129,17 @@ module mac_array #(
     end
   endgenerate
 
-  // The result bank was written at the same edge as this flag.
-  reg res_valid_q;
+  // The result bank was written at the same edge as this flag: last_q through the
+  // PEs' operand and product stages.
+  reg [1:0] last_d_q;
+  reg       res_valid_q;
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
+      last_d_q    <= 2'b00;
       res_valid_q <= 1'b0;
     end else begin
-      res_valid_q <= last_q;
+      last_d_q    <= {last_d_q[0], last_q};
+      res_valid_q <= last_d_q[1];
     end
   end
   assign res_valid_o = res_valid_q;

@@ -48,8 +48,8 @@
 // Timing: start_i in cycle T; taps issued in T+1 .. T+N without stalls (N = C*Ho*Wo*kh*kw,
 // one per cycle, windows back to back); busy_o high from T+1 through the last tap's cycle
 // t (low from t+1: the next start may come then); the window whose last tap is issued in
-// cycle t is on y_o in cycle t + LATENCY, LATENCY = 4 (read 1, rtl/requant.v 3; max values
-// travel a 3-register delay beside it).  So a job takes N + 1 cycles from start to its last
+// cycle t is on y_o in cycle t + LATENCY, LATENCY = 5 (read 1, rtl/requant.v 4; max values
+// travel a 4-register delay beside it).  So a job takes N + 1 cycles from start to its last
 // tap; jobs follow at any distance (the output tail overlaps the next job's first taps).
 // Walk: counters (c, oh, ow, i, j) and tap coordinates kept incrementally (y, x added
 // dh / dw per tap, sh / sw per window); one multiplier y * W for the tap address and one
@@ -125,9 +125,9 @@ module pool #(
   reg              tv_q, tv_d, tpad_q, tpad_d, tfirst_q, tfirst_d, tlast_q, tlast_d, tend_q, tend_d;
   reg signed [XW-1:0]   mx_q, mx_d;    // running max of the window
   reg signed [ACCW-1:0] acc_q, acc_d;  // running sum of the window
-  // beside rtl/requant.v's 3 stages: the max value, avg_q and the job's last window
-  reg signed [XW-1:0]   md1_q, md2_q, md3_q;
-  reg                   a1_q, a2_q, a3_q, l1_q, l2_q, l3_q;
+  // beside rtl/requant.v's 4 stages: the max value, avg_q and the job's last window
+  reg signed [XW-1:0]   md1_q, md2_q, md3_q, md4_q;
+  reg                   a1_q, a2_q, a3_q, a4_q, l1_q, l2_q, l3_q, l4_q;
 
   // ---------------------------------------------------------------- walk
   wire issue = run_q && !stall_i;
@@ -283,9 +283,9 @@ module pool #(
       cbase_q <= {AW{1'b0}};  win_q <= {AW{1'b0}};
       tv_q <= 1'b0;  tpad_q <= 1'b0;  tfirst_q <= 1'b0;  tlast_q <= 1'b0;  tend_q <= 1'b0;
       mx_q <= {XW{1'b0}};  acc_q <= {ACCW{1'b0}};
-      md1_q <= {XW{1'b0}};  md2_q <= {XW{1'b0}};  md3_q <= {XW{1'b0}};
-      a1_q <= 1'b0;  a2_q <= 1'b0;  a3_q <= 1'b0;
-      l1_q <= 1'b0;  l2_q <= 1'b0;  l3_q <= 1'b0;
+      md1_q <= {XW{1'b0}};  md2_q <= {XW{1'b0}};  md3_q <= {XW{1'b0}};  md4_q <= {XW{1'b0}};
+      a1_q <= 1'b0;  a2_q <= 1'b0;  a3_q <= 1'b0;  a4_q <= 1'b0;
+      l1_q <= 1'b0;  l2_q <= 1'b0;  l3_q <= 1'b0;  l4_q <= 1'b0;
     end else begin
       run_q <= run_d;
       avg_q <= avg_d;  sgn_q <= sgn_d;  pwin_q <= pwin_d;
@@ -299,9 +299,9 @@ module pool #(
       cbase_q <= cbase_d;  win_q <= win_d;
       tv_q <= tv_d;  tpad_q <= tpad_d;  tfirst_q <= tfirst_d;  tlast_q <= tlast_d;  tend_q <= tend_d;
       mx_q <= mx_d;  acc_q <= acc_d;
-      md1_q <= mx_d;  md2_q <= md1_q;  md3_q <= md2_q;
-      a1_q <= avg_q;  a2_q <= a1_q;  a3_q <= a2_q;
-      l1_q <= rq_valid && tend_q;  l2_q <= l1_q;  l3_q <= l2_q;
+      md1_q <= mx_d;  md2_q <= md1_q;  md3_q <= md2_q;  md4_q <= md3_q;
+      a1_q <= avg_q;  a2_q <= a1_q;  a3_q <= a2_q;  a4_q <= a3_q;
+      l1_q <= rq_valid && tend_q;  l2_q <= l1_q;  l3_q <= l2_q;  l4_q <= l3_q;
     end
   end
 
@@ -318,9 +318,9 @@ module pool #(
   reg signed [MXW-1:0] mext;   // max value, sign-extended; its low QW bits are the output
   /* verilator lint_on UNUSEDSIGNAL */
   always @(*) begin
-    mext = {{(MXW-XW){md3_q[XW-1]}}, md3_q};
+    mext = {{(MXW-XW){md4_q[XW-1]}}, md4_q};
   end
-  assign y_o    = a3_q ? rq_y : mext[QW-1:0];
-  assign last_o = l3_q;
+  assign y_o    = a4_q ? rq_y : mext[QW-1:0];
+  assign last_o = l4_q;
 
 endmodule

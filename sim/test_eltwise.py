@@ -33,7 +33,7 @@ in {0, 1, 2^(MULT_BITS-2), 2^(MULT_BITS-1) - 1} x every shift 0..63 over the ful
 port; zy / qmin / qmax over the port's ends and -1 / 0 / 1 (independently); multipliers
 with their ignored MSB set.
 
-Cycles exact: ``last issue + 2 + LATENCY`` (LATENCY = 4), without bubbles ``NVEC + 5``.
+Cycles exact: ``last issue + 2 + LATENCY`` (LATENCY = 5), without bubbles ``NVEC + 6``.
 Negative tests: the same output against a floor-rounding reference and against one that
 ignores the b term must report mismatches.
 """
@@ -279,7 +279,7 @@ def test_eltwise(sim, config, request):
     for k, (lo, hi) in port_ranges(params).items():
         assert v[k].min() == lo and v[k].max() == hi, f"{k} reaches both port ends"
     want_cycles = unit.cycles(params["NVEC"], cfg["gaps"], params["GAP_SEED"])
-    assert run.cycles == want_cycles, f"{run.cycles} cycles, expected {want_cycles} (last issue + 2 + 4)"
+    assert run.cycles == want_cycles, f"{run.cycles} cycles, expected {want_cycles} (last issue + 2 + 5)"
     if not cfg["gaps"]:
         assert run.cycles == params["NVEC"] + 1 + unit.LATENCY
 

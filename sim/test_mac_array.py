@@ -16,15 +16,16 @@ reaches the DUT (``start``) and the cycle res_valid_o announces its result (``do
 With K-step j of the stream issued in cycle c_j (tb_harness's bubble LFSR, modelled by
 :func:`issue_cycles`; c_j = j without bubbles), rtl/mac_array.v's header gives
 
-    start[t] = c_first(t) + 1,   done[t] = c_last(t) + 3,   cycles = c_last + 4,
+    start[t] = c_first(t) + 1,   done[t] = c_last(t) + 5,   cycles = c_last + 6,
 
 so without bubbles, for every tile and the whole stream of NSTEPS = sum(K) K-steps:
 
-    latency  = done[t] - start[t]      = K + 1
-    stream   = done[-1] - start[0]     = sum(K) + 1
-    cycles   (reset release to done)   = sum(K) + 3
+    latency  = done[t] - start[t]      = K + 3
+    stream   = done[-1] - start[0]     = sum(K) + 3
+    cycles   (reset release to done)   = sum(K) + 5
 
-and with bubbles latency = K + 1 + the bubbles inside the tile.  The numbers are printed.
+(the input register, then rtl/mac_pe.v's operand, product and accumulator stages), and
+with bubbles latency = K + 3 + the bubbles inside the tile.  The numbers are printed.
 A reference with the zero point off by one must count mismatches (negative test).
 """
 from __future__ import annotations
@@ -67,7 +68,7 @@ def expected_timing(ks, gaps: int) -> dict:
     issue = issue_cycles(int(ks.sum()), gaps)
     last = np.cumsum(ks) - 1
     first = last - ks + 1
-    return {"start": issue[first] + 1, "done": issue[last] + 3, "cycles": int(issue[-1]) + 4}
+    return {"start": issue[first] + 1, "done": issue[last] + 5, "cycles": int(issue[-1]) + 6}
 
 
 # ------------------------------------------------------------------ tiles
@@ -200,11 +201,11 @@ def test_mac_array(sim, config, request):
     assert done.tolist() == want["done"].tolist(), "results not at the predicted cycles"
     assert run.cycles == want["cycles"]
     if not cfg["GAPS"]:  # the closed formulas
-        assert latency.tolist() == (ks + 1).tolist(), "per-tile latency != K + 1"
-        assert stream == nsteps + 1, "stream != sum(K) + 1"
-        assert run.cycles == nsteps + 3, "cycles != sum(K) + 3"
+        assert latency.tolist() == (ks + 3).tolist(), "per-tile latency != K + 3"
+        assert stream == nsteps + 3, "stream != sum(K) + 3"
+        assert run.cycles == nsteps + 5, "cycles != sum(K) + 5"
     else:
-        assert (latency >= ks + 1).all() and stream > nsteps + 1  # the bubbles cost cycles
+        assert (latency >= ks + 3).all() and stream > nsteps + 3  # the bubbles cost cycles
 
 
 @pytest.mark.parametrize("sim", toolchain.SIMULATORS)

@@ -32,9 +32,9 @@ EXAMPLES = REPO / "examples"
 # unit -> (text of rtl/<unit>.v, its broken replacement, the unit's own test (pytest -k
 # selection), a model layer that uses the unit)
 BROKEN = {
-    "requant": ("rnd[sm1[RIXW-1:0]] = 1'b1;", "rnd[sm1[RIXW-1:0]] = 1'b0;",
+    "requant": ("zp2_q   <= {zp1_q, 1'b1};", "zp2_q   <= {zp1_q, 1'b0};",  # no rounding term
                 ("sim/test_requant.py", "icarus and mult16 and not wrong"), ("digits-cnn", "conv3")),
-    "mac_pe": ("(first_i ? bias_i : acc_q)", "(first_i ? {ACCW{1'b0}} : acc_q)",
+    "mac_pe": ("(f2_q ? b2_q : acc_q)", "(f2_q ? {ACCW{1'b0}} : acc_q)",
                ("sim/test_mac_array.py", "icarus and 4x3 and not wrong"), ("digits-cnn", "conv2")),
     "lut": ("ti_q <= mem[idx];", "ti_q <= mem[idx] ^ 1;",
             ("sim/test_lut.py", "icarus and gelu8 and not f4"), ("digits-vit", "blocks.0.mlp.act")),

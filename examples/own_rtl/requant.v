@@ -10,8 +10,9 @@
 // 16-bit pieces of m (what a design mapping the multiply onto 18x18 DSP blocks does),
 //   acc * m = ((acc * m_hi) << 16) + acc * m_lo,   m_lo = m[15:0], m_hi = m[MW-1:16],
 // and the pipeline is split differently: stage 1 registers the partial products,
-// stage 2 adds them, the addend and the rounding term and shifts, stage 3 clamps.
-// Latency 3, one vector per cycle, like t2c's.
+// stage 2 adds them, the addend and the rounding term and shifts, stage 3 clamps,
+// stage 4 is an output register.  Latency 4, one vector per cycle, like t2c's (the
+// latency is part of the contract: the layer engine writes the output 4 cycles later).
 module requant #(
   parameter integer LANES      = 8,
   parameter integer ACCW       = 32,
@@ -48,19 +49,21 @@ module requant #(
   localparam integer RIXW  = $clog2(SUMW);
   localparam integer CLPW  = SUMW + 1;
 
-  reg v1_q, v2_q, v3_q;
+  reg v1_q, v2_q, v3_q, v4_q;
   always @(posedge clk_i or negedge rst_ni) begin
     if (!rst_ni) begin
       v1_q <= 1'b0;
       v2_q <= 1'b0;
       v3_q <= 1'b0;
+      v4_q <= 1'b0;
     end else begin
       v1_q <= valid_i;
       v2_q <= v1_q;
       v3_q <= v2_q;
+      v4_q <= v3_q;
     end
   end
-  assign valid_o = v3_q;
+  assign valid_o = v4_q;
 
   genvar g;
   generate
@@ -151,15 +154,21 @@ module requant #(
         y  = (y > hi) ? hi : y;
       end
 
-      reg [OUTW-1:0] y_q;
+      reg [OUTW-1:0] y_q, y2_q;
       always @(posedge clk_i or negedge rst_ni) begin
         if (!rst_ni) begin
-          y_q <= {OUTW{1'b0}};
-        end else if (v2_q) begin
-          y_q <= y[OUTW-1:0];
+          y_q  <= {OUTW{1'b0}};
+          y2_q <= {OUTW{1'b0}};
+        end else begin
+          if (v2_q) begin
+            y_q <= y[OUTW-1:0];
+          end
+          if (v3_q) begin  // stage 4: output register
+            y2_q <= y_q;
+          end
         end
       end
-      assign y_o[g*OUTW +: OUTW] = y_q;
+      assign y_o[g*OUTW +: OUTW] = y2_q;
     end
   endgenerate
 

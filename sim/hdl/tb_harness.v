@@ -14,11 +14,14 @@
 //            raises finish_i once every output is stored and $writememh'd) and stays
 //   cycles_o cyc_o of that cycle: the run's length in cycles
 // The wrapper exposes done_o and cycles_o as `done` and `cycles`, which the cocotb
-// side awaits and reads (t2c.sim.cocotb_side).
+// side awaits and reads (t2c.sim.cocotb_side).  FINISH != 0, for a run without cocotb
+// (FuseSoC's sim target): the cycle after done_o rises it prints
+// "t2c tb: done after <cycles> cycles" and calls $finish.
 module tb_harness #(
   parameter integer HALF_PERIOD = 5,
   parameter integer GAPS        = 0,
-  parameter integer GAP_SEED    = 1
+  parameter integer GAP_SEED    = 1,
+  parameter integer FINISH      = 0
 ) (
   output wire        clk_o,
   output wire        rst_no,
@@ -80,5 +83,12 @@ module tb_harness #(
   end
   assign done_o   = done_q;
   assign cycles_o = cycles_q;
+
+  always @(posedge clk_q) begin
+    if (FINISH != 0 && done_q) begin
+      $display("t2c tb: done after %0d cycles", cycles_q);
+      $finish;
+    end
+  end
 
 endmodule

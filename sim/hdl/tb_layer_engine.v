@@ -27,7 +27,8 @@ module tb_layer_engine #(
   parameter         S_FILE     = "",
   parameter         RES_FILE   = "",
   parameter         RM_FILE    = "",
-  parameter         Y_FILE     = ""
+  parameter         Y_FILE     = "",
+  parameter integer FINISH     = 0    // tb_harness: $finish when done (runs without cocotb)
 ) (
   output wire        done,
   output wire [31:0] cycles,
@@ -47,7 +48,7 @@ module tb_layer_engine #(
   wire [31:0] cyc;
   wire        gap;
   /* verilator lint_on UNUSEDSIGNAL */
-  tb_harness u_harness (
+  tb_harness #(.FINISH(FINISH)) u_harness (
     .clk_o(clk), .rst_no(rst_n), .cyc_o(cyc), .gap_o(gap),
     .finish_i(finish), .done_o(done), .cycles_o(cycles)
   );

@@ -31,7 +31,7 @@ from ..images import read_values, write_image
 from . import LayerCase, SimOptions, UnitJob, Workspace
 
 TOP = "tb_eltwise"
-LATENCY = 4          # rtl/eltwise.v: valid_o 4 cycles after valid_i
+LATENCY = 5          # rtl/eltwise.v: valid_o 5 cycles after valid_i
 SHIFT_BITS = 6
 OPERANDS = ("a", "b", "za", "zb", "ma", "mb", "s", "zy", "qmin", "qmax")
 RELU_M, RELU_S = 2, 1  # (2x + 1) >> 1 = x: ReLU as a requantization with scale 1

@@ -51,8 +51,9 @@ def timing(layer: E.EngineLayer, geo: E.Geometry) -> tuple[int, int]:
     cycle.  A tile's last K-step waits until the previous tile's last one is GAP =
     max(ROWS + 1, 3) cycles back (its result must drain first); the first tile's last
     K-step, unless it is the whole layer, also waits 1 cycle for the next tile-table row,
-    or ROWS cycles for the pixel walker when it ends a row tile.  Then 2 ROWS + 9 cycles
-    of start and drain.
+    or ROWS cycles for the pixel walker when it ends a row tile.  Then 2 ROWS + 13 cycles
+    of start and drain (the MAC array's 5-cycle latency, the drain of ROWS rows, the
+    post-processor's operand register and the requantizer's 4 stages).
     """
     ks = [int(k) for k in E.tile_plan(layer, geo)[:, 4]]
     tiles = ks * -(-layer.pixels_computed // geo.rows)
@@ -62,7 +63,7 @@ def timing(layer: E.EngineLayer, geo: E.Geometry) -> tuple[int, int]:
     else:
         last = max(tiles[0] - 1, geo.rows if len(ks) == 1 else 1)
         last += sum(max(k, gap) for k in tiles[1:])
-    return sum(tiles), last + 2 * geo.rows + 9
+    return sum(tiles), last + 2 * geo.rows + 13
 
 
 def cycle_limit(layer: E.EngineLayer, geo: E.Geometry) -> int:

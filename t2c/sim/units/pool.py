@@ -27,7 +27,7 @@ from ..images import read_values, write_image
 from . import LayerCase, SimOptions, UnitJob, Workspace
 
 TOP = "tb_pool"
-LATENCY = 4            # rtl/pool.v: a window is on y_o 4 cycles after its last tap is issued
+LATENCY = 5            # rtl/pool.v: a window is on y_o 5 cycles after its last tap is issued
 JOB_GAP = 2            # tb_pool: the next job's start_i 2 cycles after the last tap (busy_o low)
 AW = 32                # tb_pool's address width
 SHIFT_BITS = 6
@@ -192,7 +192,7 @@ def cycles(descs, gaps: int = 0, gap_seed: int = 1) -> int:
     taps are issued in the first N_k cycles after T without a stall (tb_harness's bubbles:
     ``issue_cycles``), the last in cycle t; busy_o is low from t + 1, so the next start is in
     t + JOB_GAP; the last job's last window is on y_o in t + LATENCY and stored: cycles =
-    t + LATENCY + 1.  Without bubbles: sum(N_k + 2) + 4."""
+    t + LATENCY + 1.  Without bubbles: sum(N_k + 2) + 5."""
     from ..harness import issue_cycles
 
     total = sum(d.taps for d in descs)
