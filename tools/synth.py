@@ -492,7 +492,7 @@ def table(results: list[dict]) -> str:
         lines.append("| " + " | ".join([
             r["top"], r["family"], f"{r['lut']:,}", f"{r['ff']:,}", str(r["dsp"]), str(r["bram"]),
             str(r["lutram"]), "" if not mm else str(mm),
-            f"{f:.1f}" if f is not None else r.get("no_pnr", ""), f"{r['seconds']:.0f}",
+            f"{f:.1f}" if f is not None else ("-" if pnr else ""), f"{r['seconds']:.0f}",
             f"{pnr['seconds']:.0f}" if pnr else "", "ok" if not r["problems"] else "FAIL"]) + " |")
     return "\n".join(lines)
 
