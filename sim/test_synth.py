@@ -116,6 +116,22 @@ def broken_rtl(monkeypatch, name: str, files: dict[str, str]) -> None:
     monkeypatch.setattr(synth, "RTL", d)
 
 
+def test_sources_and_build_under_tmp_are_found(tmp_path, monkeypatch):
+    """The YoWASP runtime mounts a private directory at /tmp inside its sandbox, so Yosys
+    cannot open an absolute host path under /tmp (a checkout or build directory there):
+    the script names its files relative to Yosys' working directory.  pytest's tmp_path is
+    under /tmp here."""
+    need_yosys()
+    assert str(tmp_path.resolve()).startswith("/tmp/")
+    rtl = tmp_path / "rtl"
+    rtl.mkdir()
+    (rtl / "mac_pe.v").write_text((synth.RTL / "mac_pe.v").read_text())
+    monkeypatch.setattr(synth, "RTL", rtl)
+    res = synth.synthesize(synth.TOP_BY_NAME["mac_pe"], synth.FAMILIES["ecp5"], tmp_path / "build", force=True)
+    assert res["problems"] == [] and res["dsp"] == 1
+    assert "/tmp/" not in (Path(res["work"]) / "synth.ys").read_text()
+
+
 LATCH = """module latchy (input wire en_i, input wire [3:0] d_i, output reg [3:0] q_o);
   always @(*) begin
     if (en_i) q_o = d_i;

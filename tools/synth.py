@@ -221,25 +221,34 @@ def top_parameters(top: Top, build: Path) -> tuple[dict, dict]:
 
 
 # ------------------------------------------------------------------ yosys
-def _chparam(module: str, params: dict, files: dict) -> str:
+def _path(p, rel_to: Path | None) -> str:
+    """``p`` as the script names it: relative to Yosys' working directory ``rel_to`` when
+    given.  (The YoWASP runtime mounts a private directory at /tmp inside its sandbox, so
+    an absolute host path under /tmp, e.g. a checkout there, is not found; relative paths
+    reach the host through the working directory's mounts.)"""
+    return os.path.relpath(p, rel_to) if rel_to is not None else str(p)
+
+
+def _chparam(module: str, params: dict, files: dict, rel_to: Path | None = None) -> str:
     sets = [f"-set {k} {int(v)}" for k, v in params.items()]
     for k, p in files.items():
         if '"' in str(p) or " " in str(p):
             raise ValueError(f"unsupported character in path {p}")
-        sets.append(f'-set {k} "{p}"')
+        sets.append(f'-set {k} "{_path(p, rel_to)}"')
     return f"chparam {' '.join(sets)} {module}\n" if sets else ""
 
 
-def read_script(top: Top, params: dict, files: dict) -> str:
-    srcs = " ".join(str(p) for p in module_files(top.module))
-    return (f"read_verilog -defer {srcs}\n" + _chparam(top.module, params, files)
+def read_script(top: Top, params: dict, files: dict, rel_to: Path | None = None) -> str:
+    srcs = " ".join(_path(p, rel_to) for p in module_files(top.module))
+    return (f"read_verilog -defer {srcs}\n" + _chparam(top.module, params, files, rel_to)
             + f"hierarchy -top {top.module}\n")
 
 
-def yosys_script(top: Top, fam: Family, params: dict, files: dict) -> str:
+def yosys_script(top: Top, fam: Family, params: dict, files: dict, rel_to: Path | None = None) -> str:
     """Synthesis with a snapshot before memory mapping (premap.json: the memories, and the
-    multiplies the DSP mapping left), then the netlist and statistics."""
-    return (read_script(top, params, files)
+    multiplies the DSP mapping left), then the netlist and statistics (paths relative to
+    ``rel_to``, Yosys' working directory, when given)."""
+    return (read_script(top, params, files, rel_to)
             + f"{fam.command} -top {top.module} -run :{fam.memory_label}\n"
             + "select t:$mem_v2 t:$mul\nwrite_json -selected premap.json\nselect -clear\n"
             + f"memory_map t:$mem_v2 r:RD_PORTS>{MAX_LIBMAP_READ_PORTS} %i\n"
@@ -392,7 +401,7 @@ def synthesize(top: Top, fam: Family, build: Path, force: bool = False, versions
     """Synthesize (or take from the cache) ``top`` for ``fam``; the result dict."""
     params, files = top_parameters(top, build)
     srcs = module_files(top.module)
-    script = yosys_script(top, fam, params, files)
+    script = yosys_script(top, fam, params, files)  # absolute paths: the cache key
     key = sha(SCRIPT_VERSION, script, top.name, fam.name,
               json.dumps(params, sort_keys=True), json.dumps(versions or {}, sort_keys=True),
               *[p.name.encode() + p.read_bytes() for p in srcs],
@@ -407,12 +416,13 @@ def synthesize(top: Top, fam: Family, build: Path, force: bool = False, versions
         shutil.rmtree(work)
     log(f"synthesizing {top.name} ({top.module}) for {fam.name} ...", flush=True)
     try:
-        secs = run_yosys(script, work)
+        secs = run_yosys(yosys_script(top, fam, params, files, work.resolve()), work)
     except RuntimeError as e:  # recorded as a failed configuration (not cached); the run goes on
         log(f"FAIL {top.name} {fam.name}: {e}", flush=True)
         return {"top": top.name, "module": top.module, "family": fam.name, "params": params,
                 "seconds": 0.0, "lut": 0, "ff": 0, "dsp": 0, "bram": 0, "lutram": 0, "mac_mults": 0,
-                "cells": {}, "memories": [], "problems": [str(e)], "work": str(work), "cached": False}
+                "cells": {}, "memories": [], "problems": [str(e)], "work": str(work), "cached": False,
+                "key": key}
     res = {"top": top.name, "module": top.module, "family": fam.name, "params": params,
            "images": {k: str(p) for k, p in files.items()}, "seconds": round(secs, 1),
            "sources": [p.name for p in srcs], **analyse(top, fam, work), "work": str(work), "key": key}
@@ -448,7 +458,7 @@ def gate_netlist(top: Top, out: Path, params: dict, files: dict) -> Path:
     work = out.parent
     # generic synthesis down to gates, without memory_map: memories stay memory cells
     # (written as Verilog arrays with their $readmemh contents, as a block RAM's model is)
-    script = (read_script(top, params, files) + f"synth -flatten -top {top.module} -run begin:fine\n"
+    script = (read_script(top, params, files, work.resolve()) + f"synth -flatten -top {top.module} -run begin:fine\n"
               + "opt -fast -full\ntechmap\nopt -fast\nabc\nopt -fast\n"
               + f"synth -top {top.module} -run check:\nwrite_verilog -noattr netlist_raw.v\n")
     run_yosys(script, work, "gate.log")
