@@ -69,13 +69,29 @@ test-sim: venv iverilog
 golden: venv
 	$(VENV)/bin/t2c golden --model $(MODEL) --out golden/$(MODEL)
 
-SIM_SOURCE = $(if $(GOLDEN),--golden '$(GOLDEN)',$(if $(GRAPH),--graph '$(GRAPH)',--model '$(MODEL)'))
+# make sim hands its variables to t2c through the environment, never through shell text:
+# a value is one argument, verbatim, whatever it holds (quotes, `;`, `$(...)`), and ARGS is
+# split into words only (no globbing, no evaluation).
+T2C_BIN ?= $(VENV)/bin/t2c
+unexport $(ALLOWED_VARS)  # make would expand them (running any $(shell ...)) into every recipe's environment
+export T2C_MK_MODEL   := $(value MODEL)
+export T2C_MK_LAYER   := $(value LAYER)
+export T2C_MK_SIM     := $(value SIM)
+export T2C_MK_GOLDEN  := $(value GOLDEN)
+export T2C_MK_GRAPH   := $(value GRAPH)
+export T2C_MK_PIXELS  := $(value PIXELS)
+export T2C_MK_ROWS    := $(value ROWS)
+export T2C_MK_COLS    := $(value COLS)
+export T2C_MK_RTL_DIR := $(value RTL_DIR)
+export T2C_MK_ARGS    := $(value ARGS)
+
+SIM_SOURCE = $(if $(value GOLDEN),--golden "$$T2C_MK_GOLDEN",$(if $(value GRAPH),--graph "$$T2C_MK_GRAPH",--model "$$T2C_MK_MODEL"))
 
 sim: venv iverilog
-	@$(VENV)/bin/t2c sim $(SIM_SOURCE) --layer '$(LAYER)' --sim '$(SIM)' \
-	  $(if $(filter-out 0 no false off,$(WAVES)),--waves) $(if $(PIXELS),--pixels '$(PIXELS)') \
-	  $(if $(ROWS),--rows '$(ROWS)') $(if $(COLS),--cols '$(COLS)') $(if $(RTL_DIR),--rtl-dir '$(RTL_DIR)') \
-	  $(ARGS)
+	@set -f; "$(T2C_BIN)" sim $(SIM_SOURCE) --layer "$$T2C_MK_LAYER" --sim "$$T2C_MK_SIM" \
+	  $(if $(filter-out 0 no false off,$(value WAVES)),--waves) $(if $(value PIXELS),--pixels "$$T2C_MK_PIXELS") \
+	  $(if $(value ROWS),--rows "$$T2C_MK_ROWS") $(if $(value COLS),--cols "$$T2C_MK_COLS") \
+	  $(if $(value RTL_DIR),--rtl-dir "$$T2C_MK_RTL_DIR") $$T2C_MK_ARGS
 
 bench: venv iverilog
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -96,8 +96,8 @@ def hdl_params(res) -> dict:
     """The exact HDL parameters (file parameters included) of a finished t2c run."""
     import json
 
-    job = json.loads((res.build_dir / "build.key").read_text())
-    return job["parameters"]
+    stamp = json.loads((res.build_dir / "build.key").read_text())
+    return stamp["key"]["parameters"]
 
 
 def output_equal(res, layer, geo, dump: Path) -> bool:

@@ -24,6 +24,8 @@ import numpy as np
 import pytest
 
 from t2c.export import engine as E
+from t2c.fileio import sealed
+from t2c.golden import SEAL
 from t2c.sim import toolchain
 from t2c.sim.build import test_seed
 from t2c.sim.golden_dirs import ensure_golden, open_golden
@@ -84,7 +86,9 @@ def test_every_unit_layer_is_pinned():
 # ------------------------------------------------------------------ the check can fail
 def flip_bit(gdir, layer: str, element: int, bit: int) -> tuple[tuple, int, int]:
     """Flip one bit of element ``element`` of ``layer``'s golden output in place and fix its
-    checksum in the manifest; returns (index, old value, new value)."""
+    checksums in the manifest (the file's and the manifest's own); returns (index, old value,
+    new value).  ``bit`` stays below the code's width less one, so the flipped code is still
+    within the tensor's range and only the RTL comparison can catch it."""
     manifest_path = gdir / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     rel = f"{layer}/output.npy"
@@ -95,7 +99,7 @@ def flip_bit(gdir, layer: str, element: int, bit: int) -> tuple[tuple, int, int]
     raw[offset] ^= 1 << (bit % 8)
     path.write_bytes(bytes(raw))
     manifest["sha256"][rel] = hashlib.sha256(bytes(raw)).hexdigest()
-    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    manifest_path.write_text(json.dumps(sealed(manifest, SEAL), indent=1, sort_keys=True) + "\n")
     new = np.load(path)
     idx = tuple(int(i) for i in np.unravel_index(element, arr.shape))
     return idx, int(arr[idx]), int(new[idx])
@@ -111,7 +115,8 @@ def test_flipped_expected_bit_fails(model, layer, tmp_path, request):
     shutil.copytree(ensure_golden(model), gdir)
     arr = np.load(gdir / layer / "output.npy")
     rng = np.random.default_rng(test_seed())
-    idx, old, new = flip_bit(gdir, layer, int(rng.integers(arr.size)), int(rng.integers(8 * arr.itemsize)))
+    bits = open_golden(gdir).layer(layer)["tensors"]["output"]["bits"]
+    idx, old, new = flip_bit(gdir, layer, int(rng.integers(arr.size)), int(rng.integers(bits - 1)))
     res = run_layer(open_golden(gdir), layer, SimOptions(sim=sim, tag=request.node.name, quiet=False))
     print(res.message)
     assert res.mismatches == 1 and [(m.index, m.expected, m.got) for m in res.first] == [(idx, new, old)]

@@ -23,6 +23,11 @@ from dataclasses import replace
 
 from .errors import guarded
 
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """``1 layer``, ``2 layers``, ``1,024 tensors``, ``3 mismatches`` (``many``: the plural)."""
+    return f"{n:,} {noun if n == 1 else many or noun + 's'}"
+
+
 MAX_ARRAY = 128  # ROWS / COLS: memory words are COLS * 32 bits, at most 4096 (t2c.export.layout)
 FORMATS = ["hex", "bin", "coe", "mif", "raw", "c"]
 
@@ -171,7 +176,7 @@ def cmd_layers(args):
     rows = layer_table(graph)
     head = ("layer", "op", "runs on", "fused", "w/a/out bits", "quantizers", "K", "output")
     widths = [max(len(h), *(len(str(r[i])) for r in rows)) for i, h in enumerate(head)]
-    print(f"{label}: {len(rows)} layers")
+    print(f"{label}: {plural(len(rows), 'layer')}")
     for r in [head, *rows]:
         print("  ".join(str(v).ljust(w) for v, w in zip(r, widths)).rstrip())
     q = graph.meta.get("quantization", {}).get("config")
@@ -194,7 +199,7 @@ def cmd_convert(args):
     check_output_target(out, GRAPH_OUTPUT, args.force)  # before the (long) model preparation
     graph, x, label = _graph(args)
     save_graph(graph, x, out, force=args.force)
-    print(f"wrote the integer model of {label} ({len(graph.ops)} layers) to {out} in {time.time() - t0:.1f} s")
+    print(f"wrote the integer model of {label} ({plural(len(graph.ops), 'layer')}) to {out} in {time.time() - t0:.1f} s")
 
 
 def cmd_golden(args):
@@ -206,7 +211,7 @@ def cmd_golden(args):
     check_output_target(out, GOLDEN_OUTPUT, args.force)  # before the (long) model preparation
     graph, x, label = _graph(args)
     out = write_golden(graph, x, out, progress=True, force=args.force)
-    print(f"wrote golden vectors of {label} ({len(graph.ops)} layers) to {out} in {time.time() - t0:.1f} s")
+    print(f"wrote golden vectors of {label} ({plural(len(graph.ops), 'layer')}) to {out} in {time.time() - t0:.1f} s")
 
 
 def cmd_export(args):
@@ -224,7 +229,7 @@ def cmd_export(args):
     records = export_model(graph, out, args.format, layers=None if args.all else args.layer,
                            lanes=args.lanes, layout=args.layout, progress=True, force=args.force)
     files = sum(len(r["files"]) for r in records)
-    print(f"wrote {files} {args.format} memory images ({len(records)} tensors) of {label} "
+    print(f"wrote {plural(files, args.format + ' memory image')} ({plural(len(records), 'tensor')}) of {label} "
           f"to {out} in {time.time() - t0:.1f} s")
 
 
@@ -247,7 +252,7 @@ def _export_engine(args):
         written = export_engine(golden, out, None if args.all else args.layer,
                                 Geometry(rows=args.rows, cols=args.lanes), args.format,
                                 progress=True, force=args.force)
-    print(f"wrote layer-engine images of {len(written)} layers of {label} "
+    print(f"wrote layer-engine images of {plural(len(written), 'layer')} of {label} "
           f"({args.rows}x{args.lanes} array) to {out} in {time.time() - t0:.1f} s")
 
 
@@ -288,13 +293,15 @@ def _sim_golden(args):
     return open_golden(d)
 
 
-def _sim_options(args):
+def _sim_options(args, one_layer: bool = False):
     from .sim.hdl import user_rtl_dirs
     from .sim.units import SimOptions
 
+    rtl_dirs = user_rtl_dirs(args.rtl_dir if args.rtl_dir else None)  # $T2C_RTL_DIR checked too
     return SimOptions(sim=args.sim, rows=args.rows, cols=args.cols,
-                      rtl_dirs=user_rtl_dirs(args.rtl_dir) if args.rtl_dir else None,
-                      waves=args.waves and not args.all, pix_end=args.pixels)
+                      rtl_dirs=rtl_dirs if args.rtl_dir else None,
+                      waves=args.waves and not args.all, pix_end=args.pixels,
+                      require_user_rtl=one_layer and bool(rtl_dirs))
 
 
 def cmd_sim(args):
@@ -319,14 +326,14 @@ def cmd_sim(args):
     if args.pixels is not None and golden.layer(args.layer)["op"] not in ("conv", "linear", "matmul"):
         raise ValueError("--pixels applies to layer-engine layers (conv, linear, matmul) only")
     try:
-        res = run_layer(golden, args.layer, _sim_options(args))
+        res = run_layer(golden, args.layer, _sim_options(args, one_layer=True))
     except SimulationError as e:
         raise MismatchError(f"{args.layer} {model} {args.sim}: FAIL ({e})") from None
     print(res.verdict())
     if not res.passed:
         print("\n".join(res.message.splitlines()[1:]))
         print(f"  build directory: {res.build_dir}")
-        raise MismatchError(f"{res.mismatches} mismatches in {args.layer}")
+        raise MismatchError(f"{plural(res.mismatches, 'mismatch', 'mismatches')} in {args.layer}")
     if res.waves is not None:
         print(f"  waveform: {res.waves}")
 
@@ -354,7 +361,25 @@ def _dataset(args):
         if str(args.dataset).endswith(".npz"):
             with np.load(args.dataset, allow_pickle=False) as z:
                 y = z["y"] if "y" in z.files else None
+        if y is not None:
+            _check_labels(args.dataset, y, len(x), graph.tensors[graph.output].shape[-1])
     return graph, graph.quantize_input(x), y
+
+
+def _check_labels(path, y, samples: int, classes: int) -> None:
+    """Labels that fit the samples and the model's outputs (before any simulation)."""
+    import numpy as np
+
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != samples:
+        raise ValueError(f"{path}: y holds {y.shape[0] if y.ndim else 0:,} labels for {samples:,} samples "
+                         f"in x (one class index per sample)")
+    if y.dtype.kind not in "iu":
+        raise ValueError(f"{path}: labels y are {y.dtype}, not class indices")
+    if len(y) and (y.min() < 0 or y.max() >= classes):
+        bad = int(np.argmax((y < 0) | (y >= classes)))
+        raise ValueError(f"{path}: label y[{bad}] = {int(y[bad])} is outside the model's {classes} classes "
+                         f"(0..{classes - 1})")
 
 
 def _sim_network(args):
@@ -398,6 +423,7 @@ def _sim_network(args):
         net = run_network(golden, options, keep_going=args.keep_going, progress=True)
     print(net.table())
     print(net.verdict())
+    unused = net.unused_rtl_dirs(options.rtl_dirs)
     extra = {}
     if inputs is not None and net.output is not None:
         ref, got = np.asarray(net.expected_output), np.asarray(net.output)
@@ -427,8 +453,14 @@ def _sim_network(args):
         from .sim.report import write_report
 
         print(f"wrote {write_report(net, args.report, extra, force=args.force)}/report.json and report.png")
+    if unused:
+        from .sim.build import UnusedRTLError
+
+        raise UnusedRTLError(f"{', '.join(map(str, unused))} contributed no module to any layer's build "
+                             f"(they used: {net.modules()}); library search finds module M only in M.v or M.sv")
     if not net.passed:
-        raise MismatchError(f"{len(net.failures)} layer(s) differ" + (f"; stopped at {net.stopped_at}"
+        raise MismatchError(f"{plural(len(net.failures), 'layer')} differ{'s' * (len(net.failures) == 1)}"
+                            + (f"; stopped at {net.stopped_at}"
                                                                        if net.stopped_at else ""))
 
 
@@ -549,7 +581,7 @@ def main(argv=None) -> int:
             raise ValueError("give one of --golden, --graph and --model")
         return args.fn(args)
 
-    return guarded(run)
+    return guarded(run, process=argv is None)  # argv None: the `t2c` command itself
 
 
 if __name__ == "__main__":

@@ -74,6 +74,18 @@ def _from_images(root: Path, shape: tuple[int, ...]) -> np.ndarray:
     return np.stack(out)
 
 
+def check_finite(a, what: str) -> None:
+    """ValueError naming the first NaN or infinity in ``a`` (a numpy array or a torch tensor)."""
+    a = np.asarray(a.detach().cpu().numpy() if hasattr(a, "detach") else a)
+    if a.dtype.kind != "f":
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(a[idx]) else "an infinity"
+        raise ValueError(f"{what} contains {kind} (at index {idx}{'' if bad.sum() == 1 else f', and {int(bad.sum()) - 1:,} more'})")
+
+
 def load_samples(path: str | Path, shape: tuple[int, ...], count: int | None = None) -> np.ndarray:
     """Samples for a model input of ``shape`` (N first), float32 ``[n, *shape[1:]]``."""
     p = Path(path)
@@ -102,6 +114,7 @@ def load_samples(path: str | Path, shape: tuple[int, ...], count: int | None = N
         if count < 1:
             raise ValueError(f"--calib-count must be >= 1, got {count}")
         a = a[:count]
+    check_finite(a, str(p))
     return np.ascontiguousarray(a.astype(np.float32))
 
 

@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import re
 import secrets
@@ -48,6 +49,18 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sealed(doc: dict, field: str) -> dict:
+    """``doc`` with ``field`` set to the sha256 of its canonical JSON without that field: a
+    manifest that checksums itself, so an edited value in it is caught like an edited array."""
+    body = {k: v for k, v in doc.items() if k != field}
+    return {**body, field: sha256_bytes(json.dumps(body, indent=1, sort_keys=True).encode())}
+
+
+def seal_intact(doc: dict, field: str) -> bool:
+    """True when ``doc[field]`` is the digest :func:`sealed` computes for the rest of ``doc``."""
+    return isinstance(doc, dict) and field in doc and sealed(doc, field)[field] == doc[field]
 
 
 # ------------------------------------------------------------------ permissions

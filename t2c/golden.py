@@ -2,7 +2,8 @@
 
 Layout of ``<out>/``::
 
-    manifest.json            model, contract version, layer order, shapes, widths, sha256 of every file
+    manifest.json            model, contract version, layer order, shapes, widths, sha256 of every
+                             file, and ``manifest_sha256``: the digest of the manifest itself
     <layer>/input.npy        the layer's (first) input codes
     <layer>/residual.npy     second input (fused residual / add operand), if any
     <layer>/weight.npy, bias.npy, m.npy, s.npy, residual_m.npy   integer parameters
@@ -11,7 +12,9 @@ Layout of ``<out>/``::
 
 Arrays are stored in the narrowest of int8/int16/int32/int64 that holds them; files
 are byte-for-byte reproducible.  The whole directory is written atomically.
-``read_golden`` verifies every checksum and names the file that does not match.
+``read_golden`` verifies every checksum (the manifest's own included) and that every array
+agrees with what the manifest says of it (shape, dtype, codes within their bit widths,
+weights within ``wbits``), and names the file that does not.
 """
 from __future__ import annotations
 
@@ -23,11 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from . import arith
-from .fileio import OutputKind, check_output_target, output_dir, sha256_bytes, sha256_file
+from .fileio import OutputKind, check_output_target, output_dir, seal_intact, sealed, sha256_bytes, sha256_file
 from .ir import IntGraph
 
 MANIFEST = "manifest.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest checksums itself (manifest_sha256)
+SEAL = "manifest_sha256"
 
 
 class GoldenError(ValueError):
@@ -116,7 +120,7 @@ def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: 
             "layers": layers,
             "sha256": dict(sorted(files.items())),
         }
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+        (tmp / MANIFEST).write_text(json.dumps(sealed(manifest, SEAL), indent=1, sort_keys=True) + "\n")
     return out
 
 
@@ -179,6 +183,9 @@ def read_golden(root: str | Path, verify: bool = True) -> Golden:
         raise GoldenError(f"{root} uses arithmetic contract {manifest.get('contract_version')}, "
                           f"this t2c implements {arith.CONTRACT_VERSION}")
     if verify:
+        if not seal_intact(manifest, SEAL):
+            raise GoldenError(f"checksum mismatch in {mpath}: the manifest was changed after t2c wrote it "
+                              f"(regenerate it with `t2c golden --force`)")
         for rel, digest in manifest["sha256"].items():
             path = root / rel
             if not path.is_file():
@@ -187,4 +194,33 @@ def read_golden(root: str | Path, verify: bool = True) -> Golden:
             if got != digest:
                 raise GoldenError(f"checksum mismatch in golden file {path}: "
                                   f"manifest sha256 {digest[:16]}..., file {got[:16]}...")
+        for entry in [manifest["input"], manifest["output"]]:
+            _check_tensor(root, entry, "")
+        for layer in manifest["layers"]:
+            for name, entry in layer["tensors"].items():
+                _check_tensor(root, entry, f"{layer['name']} {name}",
+                              layer["attrs"].get("wbits") if name == "weight" else None)
     return Golden(root, manifest)
+
+
+def code_range(bits: int, signed: bool) -> tuple[int, int]:
+    """(lowest, highest) code of a ``bits``-bit signed or unsigned tensor."""
+    return (-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if signed else (0, (1 << bits) - 1)
+
+
+def _check_tensor(root: Path, entry: dict, what: str, wbits: int | None = None) -> None:
+    """The array in ``entry['file']`` is what the manifest says: shape, dtype, and codes
+    within the tensor's ``bits`` (or the weight's ``wbits``)."""
+    path = root / entry["file"]
+    a = np.load(path, mmap_mode="r", allow_pickle=False)
+    label = f"{what} ({path})" if what else str(path)
+    if list(a.shape) != list(entry["shape"]) or str(a.dtype) != entry["dtype"]:
+        raise GoldenError(f"{label}: the manifest says shape {tuple(entry['shape'])} {entry['dtype']}, "
+                          f"the file holds {a.shape} {a.dtype}")
+    bits, signed = (wbits, True) if wbits is not None else (entry.get("bits"), entry.get("signed"))
+    if bits is None or a.size == 0:
+        return
+    lo, hi = code_range(int(bits), bool(signed))
+    if int(a.min()) < lo or int(a.max()) > hi:
+        raise GoldenError(f"{label}: codes {int(a.min())}..{int(a.max())} do not fit the manifest's "
+                          f"{bits}-bit {'signed' if signed else 'unsigned'} range {lo}..{hi}")

@@ -4,7 +4,8 @@
 never import torch.  The directory::
 
     graph.json       schema, contract version, tensors, ops (attributes; arrays by file),
-                     meta (model, full quantization config), golden input, sha256 of every file
+                     meta (model, full quantization config), golden input, sha256 of every file,
+                     and ``graph_sha256``: the digest of graph.json itself
     arrays/<i>/<field>.npy   the integer parameters of op i (weights, biases, m, s, tables, ...)
     input.npy        the golden input codes
 
@@ -21,12 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from . import arith
-from .fileio import OutputKind, check_output_target, output_dir, sha256_bytes, sha256_file
+from .fileio import OutputKind, check_output_target, output_dir, seal_intact, sealed, sha256_bytes, sha256_file
 from .golden import narrow
 from .ir import IntGraph, Op, Requant, TensorSpec
 
 GRAPH_JSON = "graph.json"
 SCHEMA = "t2c.graph/1"
+SEAL = "graph_sha256"  # graph.json's digest of itself (t2c.fileio.sealed)
 INPUT = "input.npy"
 
 
@@ -126,7 +128,7 @@ def save_graph(graph: IntGraph, x_int: np.ndarray, out: str | Path, force: bool 
                "tensors": {n: dataclasses.asdict(t) for n, t in graph.tensors.items()},
                "ops": ops, "meta": graph.meta, "golden_input": INPUT,
                "sha256": dict(sorted(w.files.items()))}
-        (tmp / GRAPH_JSON).write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+        (tmp / GRAPH_JSON).write_text(json.dumps(sealed(doc, SEAL), indent=1, sort_keys=True) + "\n")
     return out
 
 
@@ -147,6 +149,10 @@ def load_graph(path: str | Path) -> tuple[IntGraph, np.ndarray]:
     if doc.get("contract_version") != arith.CONTRACT_VERSION:
         raise GraphFileError(f"{root} uses arithmetic contract {doc.get('contract_version')}, this t2c "
                              f"implements {arith.CONTRACT_VERSION}")
+    if SEAL not in doc:
+        raise GraphFileError(f"{gpath} carries no {SEAL} (written by an older t2c): convert the model again")
+    if not seal_intact(doc, SEAL):
+        raise GraphFileError(f"checksum mismatch in {gpath}: the saved model was changed")
     for rel, digest in doc["sha256"].items():
         f = root / rel
         if not f.is_file():

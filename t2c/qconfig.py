@@ -132,6 +132,15 @@ class QConfig:
             base["prune"] = None
         return LayerConfig(**base)
 
+    def check_rules(self, names) -> None:
+        """Refuse a layer rule that matches none of ``names`` (a typo would leave the layer it
+        meant at the default settings, silently)."""
+        names = list(names)
+        for rule in self.layers:
+            if not any(rule.applies_to(n) for n in names):
+                raise ValueError(f"layer rule match = {rule.match!r} matches no quantized layer; "
+                                 f"the layers are: {', '.join(names)}")
+
     def to_dict(self) -> dict:
         d = {k: v for k, v in asdict(self).items() if k not in ("prune", "smoothquant") or v is not None}
         d["layers"] = [{k: v for k, v in asdict(r).items() if v is not None and (k != "skip" or v)}

@@ -112,6 +112,7 @@ class QModel(nn.Module):
                 self.scale_source[fn.name] = fn.name
             elif fn.kind != "output":
                 self.scale_source[fn.name] = self.scale_source[fn.inputs[0]]
+        config.check_rules(self.layer_configs)
 
     # ---- lookups used by convert()
     def act_quantizer(self, tensor: str) -> Quantizer:

@@ -156,6 +156,11 @@ def build_model(spec: ModelSpec, weights: str | None = None):
         raise ModelSpecError(f"{spec.text} returned a {type(model).__name__}, not a torch.nn.Module")
     if weights is not None:
         model = load_weights(model, weights)
+    from ..data import check_finite
+
+    for name, t in model.state_dict().items():
+        if t.is_floating_point():
+            check_finite(t, f"the weights of {spec.text}: {name}")
     return model.eval()
 
 

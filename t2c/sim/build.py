@@ -16,16 +16,18 @@ its Verilator model (images are re-read at time 0, so new contents need no rebui
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import shutil
 import re
 import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..fileio import file_lock
+from ..fileio import atomic_write_text, file_lock, sha256_file
 from . import hdl, toolchain
 from .images import Image
 
@@ -35,6 +37,10 @@ TIMESCALE = ("1ns", "1ps")
 OPTIMISE_ABOVE_CYCLES = 3_000_000
 JOB_NAME, RUN_NAME = "job.json", "run.json"
 TEST_MODULE = "t2c.sim.cocotb_side"
+
+
+class UnusedRTLError(ValueError):
+    """The user's RTL directories contribute no module to a build (bad input: exit 2)."""
 
 
 class SimulationError(RuntimeError):
@@ -90,6 +96,7 @@ class SimRun:
     wall_s: float                  # build + simulation
     waves: Path | None = None
     extra: dict = field(default_factory=dict)
+    sources: tuple[hdl.Source, ...] = ()   # the HDL files compiled (the simulator's own list)
 
 
 # ------------------------------------------------------------------ directories and seeds
@@ -157,25 +164,60 @@ def _build_args(job: SimJob) -> list[str]:
         args += ["-y", str(d)]
     if job.sim == "verilator":
         args += [*toolchain.VERILATOR_ARGS, *toolchain.VERILATOR_TIMING_ARGS]
+    else:
+        args += [f"-Mall={job.build_dir / ICARUS_DEPS}"]
     return args
 
 
 STAMP = "build.key"
+ICARUS_DEPS = "iverilog.deps"          # iverilog -M: the files it compiled
+VERILATOR_DEPS = "Vtop__ver.d"         # verilator: make dependencies of the model
 
 
-def _verilator_build_current(bdir: Path, top: str, key: str) -> bool:
-    """True when the Verilator model in ``bdir`` was built with ``key`` (sources, parameters,
-    arguments) and no file it depends on (Vtop__ver.d) changed since: the build is skipped
-    (cocotb's runner would run verilator and make again, ~0.3 s, to find nothing to do)."""
-    binary, deps, stamp = bdir / top, bdir / "Vtop__ver.d", bdir / STAMP
+def build_key(job: SimJob, params: dict, fast: bool) -> dict:
+    """What a build is made of, by *content*: the top, the HDL parameters, the arguments,
+    the simulator (its version line and executable) and the sha256 of every HDL file on the
+    library search path (the user's directories, t2c's RTL, the wrappers).  Timestamps
+    play no part: a file replaced by an older one (``cp -p``, ``tar x``, ``rsync -t``)
+    changes the key, a touched but unchanged file does not."""
+    exe = {"icarus": "iverilog", "verilator": "verilator"}[job.sim]
+    return {"top": job.top, "parameters": params, "args": _build_args(job), "waves": job.waves,
+            "fast_build": fast, "simulator": [toolchain.simulator_version(job.sim), shutil.which(exe)],
+            "files": {str(f): sha256_file(f) for f in hdl.library_files(job.rtl_dirs)}}
+
+
+def _dependencies(job: SimJob) -> list[str]:
+    """The files the simulator read for the build in ``job.build_dir`` (its own list)."""
+    bdir = job.build_dir
     try:
-        if stamp.read_text() != key:
-            return False
-        built = binary.stat().st_mtime
-        files = deps.read_text().split(":", 1)[1].split()
-        return all(Path(f).stat().st_mtime <= built for f in files if f != "\\")
+        if job.sim == "icarus":
+            return (bdir / ICARUS_DEPS).read_text().split()
+        return (bdir / VERILATOR_DEPS).read_text().split(":", 1)[1].replace("\\\n", " ").split()
     except (OSError, IndexError):
+        return []
+
+
+def _verilator_build_current(bdir: Path, top: str, key: dict) -> bool:
+    """True when the Verilator model in ``bdir`` was built from exactly ``key`` and every
+    file it read (its dependency list: includes outside the search path too) still has the
+    content it had then: the build is skipped.  Content, not modification times, decides."""
+    try:
+        stamp = json.loads((bdir / STAMP).read_text())
+        if stamp.get("key") != key or not (bdir / top).is_file():
+            return False
+        return all(Path(f).is_file() and sha256_file(f) == digest for f, digest in stamp["read"].items())
+    except (OSError, ValueError, KeyError, AttributeError):
         return False
+
+
+def _purge_verilator_outputs(bdir: Path, top: str) -> None:
+    """Delete a previous Verilator model (generated C++, objects, binary, stamp): a build
+    whose key changed starts from nothing, so neither Verilator's nor make's timestamp
+    checks can keep a stale object."""
+    for f in bdir.iterdir():
+        if f.is_file() and (f.name.startswith("Vtop") or f.suffix in (".o", ".d", ".a")
+                            or f.name in (top, STAMP, "verilator.d")):
+            f.unlink(missing_ok=True)
 
 
 def _last_lines(path: Path, n: int = 6) -> str:
@@ -187,9 +229,58 @@ def _last_lines(path: Path, n: int = 6) -> str:
     return "\n".join((errors or lines)[-n:])
 
 
-def run_job(job: SimJob) -> SimRun:
+def _first_error(path: Path | None) -> str:
+    """The first compiler error line of a build log ('' when none)."""
+    try:
+        lines = path.read_text(errors="replace").splitlines() if path else []
+    except OSError:
+        return ""
+    pattern = re.compile(r"%Error|\berror\b|syntax error|Unknown module type|I give up", re.I)
+    found = next((ln.strip() for ln in lines if pattern.search(ln)), "")
+    return found[:300]
+
+
+class BuildError(SimulationError):
+    """The HDL did not compile: the message is the first compiler error and the log's path."""
+
+
+def _build_failed(job: SimJob, log: Path | None, e: BaseException) -> SimulationError:
+    """One line: the first compiler error and where the whole log is."""
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
+        return OSError(e.errno, f"cannot build in {job.build_dir}: {e.strerror}")
+    first = _first_error(log)
+    if not first and log is not None and log.is_file() and _disk_full(job.build_dir):
+        return OSError(errno.ENOSPC, f"cannot build in {job.build_dir}: {os.strerror(errno.ENOSPC)}")
+    where = f"full log: {log}" if log is not None and log.is_file() else f"build directory {job.build_dir}"
+    return BuildError(f"{job.unit} on {job.sim}: the HDL did not build: "
+                      f"{first or f'{type(e).__name__}: {e}'} ({where})", job.build_dir)
+
+
+def _disk_full(path: Path) -> bool:
+    """True when the filesystem holding ``path`` has (almost) no space left."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
+
+
+def _check_user_rtl_used(job: SimJob, sources) -> None:
+    users = hdl.user_rtl_dirs(job.rtl_dirs)
+    if not users or any(s.user for s in sources):
+        return
+    needed = sorted({s.module for s in sources if s.path.suffix in hdl.HDL_SUFFIXES})
+    raise UnusedRTLError(f"{', '.join(map(str, users))} contributes no module to the {job.unit} build "
+                         f"(modules it needs: {', '.join(needed)}); library search finds module M only in "
+                         f"M.v or M.sv")
+
+
+def run_job(job: SimJob, require_user_rtl: bool = False) -> SimRun:
     """Build and run ``job``; raise :class:`SimulationError` unless it ran to ``done`` with
-    every image loaded and the error flag low (then compare its dumps)."""
+    every image loaded and the error flag low (then compare its dumps).
+
+    ``require_user_rtl``: a build that compiled no file of the user's RTL directories is
+    refused (:class:`UnusedRTLError`) before it simulates, naming the modules it needs."""
     t0 = time.perf_counter()
     fast = job.fast_build if job.fast_build is not None else job.max_cycles < OPTIMISE_ABOVE_CYCLES
     runner = toolchain.runner(job.sim, fast_build=fast)
@@ -210,28 +301,35 @@ def run_job(job: SimJob) -> SimRun:
          "error_hint": job.error_hint, "config": job.config}, indent=1))
     top = hdl.module_file(job.top, job.rtl_dirs)
     logs = {"build": bdir / "build.log", "sim": bdir / "sim.log"} if job.quiet else {}
-    user_files = sorted(str(f) for d in hdl.user_rtl_dirs(job.rtl_dirs) for f in d.glob("*.v"))
-    key = json.dumps({"top": str(top), "parameters": params, "args": _build_args(job), "waves": job.waves,
-                      "fast_build": fast, "user_files": user_files}, sort_keys=True)
+    key = build_key(job, params, fast)
     try:
         current = job.sim == "verilator" and _verilator_build_current(bdir, job.top, key)
-        if not current:
-            (bdir / STAMP).unlink(missing_ok=True)
+        if job.sim == "verilator" and not current:
+            _purge_verilator_outputs(bdir, job.top)
+        (bdir / ICARUS_DEPS).unlink(missing_ok=True)
         runner.skip_build_commands = current  # the runner still records the design for test()
         runner.build(sources=[str(top)], hdl_toplevel=job.top, parameters=params,
                      build_args=_build_args(job), build_dir=bdir, timescale=TIMESCALE,
                      waves=job.waves, always=(job.sim == "icarus"), log_file=logs.get("build"))
-        if job.sim == "verilator" and not current:
-            (bdir / STAMP).write_text(key)
+    except (SystemExit, Exception) as e:  # a build error (cocotb raises or exits)
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        raise _build_failed(job, logs.get("build"), e) from None
+    sources = hdl.used_sources(_dependencies(job), job.rtl_dirs)
+    if job.sim == "verilator" and not current:
+        atomic_write_text(bdir / STAMP, json.dumps(
+            {"key": key, "read": {str(s.path): s.sha256 for s in sources}}, indent=1, sort_keys=True))
+    if require_user_rtl:
+        _check_user_rtl_used(job, sources)
+    try:
         runner.test(test_module=job.test_module, hdl_toplevel=job.top, build_dir=bdir, test_dir=bdir,
                     extra_env={"T2C_JOB": str(bdir / JOB_NAME)}, timescale=TIMESCALE,
                     waves=job.waves, log_file=logs.get("sim"))
-    except (SystemExit, Exception) as e:  # a build error, a simulator crash (cocotb exits)
+    except (SystemExit, Exception) as e:  # a simulator crash (cocotb exits)
         if isinstance(e, KeyboardInterrupt):
             raise
-        detail = next((_last_lines(p) for p in (logs.get("sim"), logs.get("build")) if p and p.is_file()
-                       and _last_lines(p)), "")
-        raise SimulationError(f"{job.unit} on {job.sim}: build or simulation failed "
+        detail = next((_last_lines(p) for p in (logs.get("sim"),) if p and p.is_file() and _last_lines(p)), "")
+        raise SimulationError(f"{job.unit} on {job.sim}: simulation failed "
                               f"({type(e).__name__}: {e})" + (f"\n{detail}" if detail else "")
                               + f"\n  logs in {bdir}", bdir) from None
     if not (bdir / RUN_NAME).is_file():
@@ -244,5 +342,6 @@ def run_job(job: SimJob) -> SimRun:
     if missing:
         raise SimulationError(f"{job.unit} on {job.sim}: the wrapper wrote no {', '.join(missing)}", bdir)
     return SimRun(job, int(rep["cycles"]), rep.get("counters", {}), float(rep["sim_s"]),
-                  time.perf_counter() - t0, find_waves(bdir) if job.waves else None, rep.get("extra", {}))
+                  time.perf_counter() - t0, find_waves(bdir) if job.waves else None, rep.get("extra", {}),
+                  sources)
 

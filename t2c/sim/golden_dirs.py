@@ -41,15 +41,18 @@ def golden_dir(model: str) -> Path:
 
 
 def _current(d: Path) -> bool:
-    """A generated golden directory of this t2c's arithmetic contract (else regenerated)."""
+    """A generated golden directory of this t2c's arithmetic contract and manifest format
+    (else regenerated)."""
     import json
 
     from .. import arith
+    from ..golden import FORMAT_VERSION
 
     try:
-        return json.loads((d / "manifest.json").read_text()).get("contract_version") == arith.CONTRACT_VERSION
+        doc = json.loads((d / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
+    return doc.get("contract_version") == arith.CONTRACT_VERSION and doc.get("format_version") == FORMAT_VERSION
 
 
 def ensure_golden(model: str, log=print) -> Path:

@@ -37,6 +37,14 @@ class UnitRun:
     waves: Path | None = None
     stats: dict = field(default_factory=dict)
     got: np.ndarray | None = None      # what the RTL produced: the output tensor, decoded
+    sources: tuple = ()                # the HDL files compiled (t2c.sim.hdl.Source)
+
+    @property
+    def user_rtl(self) -> str:
+        """``requant from /x/mine`` when the user's RTL ran ('' otherwise)."""
+        from .hdl import user_summary
+
+        return user_summary(self.sources)
 
     @property
     def output(self) -> Comparison:
@@ -81,8 +89,9 @@ class UnitRun:
         status = "PASS" if self.passed else "FAIL"
         util = self.utilization
         what = f"MAC utilization {util:.1%}" if util is not None else f"{self.unit} unit"
+        mine = f", {self.user_rtl}" if self.user_rtl else ""
         return (f"{self.layer} {self.model} {self.sim}: {status} {self.mismatches}/{self.compared} "
-                f"mismatches, {self.cycles:,} cycles, {what}, {self.wall_s:.1f} s")
+                f"mismatches, {self.cycles:,} cycles, {what}{mine}, {self.wall_s:.1f} s")
 
 
 def runnable_layers(golden: Golden) -> list[tuple[str, str, str]]:
@@ -132,7 +141,7 @@ def run_layer(golden: Golden, layer: str, options: SimOptions = SimOptions(),
     ws = Workspace(unit.name, options, options.tag or f"{case.model}-{layer}")
     try:
         ujob = unit.job(case, inputs, expected, options, ws)
-        run = run_job(ujob.sim_job)
+        run = run_job(ujob.sim_job, require_user_rtl=options.require_user_rtl)
         got = ujob.decode(run)
     finally:
         ws.close()
@@ -145,7 +154,7 @@ def run_layer(golden: Golden, layer: str, options: SimOptions = SimOptions(),
     return UnitRun(case.model, layer, case.op, unit.name, options.sim, comparisons, int(cycles),
                    time.perf_counter() - t0, run.sim_s, ujob.sim_job.build_dir, run.waves,
                    {**ujob.stats, **{k: v for k, v in run.counters.items() if v is not None}},
-                   np.asarray(got["output"][0]))
+                   np.asarray(got["output"][0]), run.sources)
 
 
 __all__ = ["UnitRun", "run_layer", "runnable_layers", "layer_unit", "SimulationError", "units"]

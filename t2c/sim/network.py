@@ -61,7 +61,9 @@ class LayerResult:
                 "mac_utilization": self.utilization, "compared": self.comparison.compared,
                 "mismatches": self.comparison.mismatches, "wall_s": round(self.wall_s, 3),
                 "sim_s": None if r is None else round(r.sim_s, 4), "fed_from": self.fed_from,
-                "macs": None if r is None else r.stats.get("macs")}
+                "macs": None if r is None else r.stats.get("macs"),
+                "hdl": [] if r is None else [str(s.path) for s in r.sources],
+                "user_rtl": None if r is None else (r.user_rtl or None)}
 
 
 @dataclass
@@ -105,7 +107,8 @@ class NetworkRun:
 
     def table(self) -> str:
         head = ("layer", "op", "unit", "cycles", "MAC util", "compared", "mismatches", "wall s")
-        rows = [(r.layer, r.op, "Python" if r.runs_on == PYTHON else r.runs_on,
+        rows = [(r.layer, r.op, "Python" if r.runs_on == PYTHON else r.runs_on + (
+                     f" ({r.run.user_rtl})" if r.run is not None and r.run.user_rtl else ""),
                  "-" if r.cycles is None else f"{r.cycles:,}",
                  "-" if r.utilization is None else f"{r.utilization:.1%}", f"{r.comparison.compared:,}",
                  str(r.comparison.mismatches), f"{r.wall_s:.2f}") for r in self.layers]
@@ -115,12 +118,32 @@ class NetworkRun:
                                      for i, (v, w) in enumerate(zip(vals, widths))).rstrip()
         return "\n".join([fmt(head), *map(fmt, rows)])
 
+    def sources(self) -> list:
+        """Every HDL file any layer compiled (t2c.sim.hdl.Source), once each."""
+        seen = {}
+        for r in self.layers:
+            for s in (r.run.sources if r.run is not None else ()):
+                seen.setdefault(s.path, s)
+        return list(seen.values())
+
+    def modules(self) -> str:
+        return ", ".join(sorted({s.module for s in self.sources() if s.path.suffix in (".v", ".sv")}))
+
+    def unused_rtl_dirs(self, rtl_dirs=None) -> list:
+        """The user's RTL directories (``rtl_dirs``, default $T2C_RTL_DIR) from which no
+        layer's build compiled a file: their modules are named wrong or not needed."""
+        from .hdl import user_rtl_dirs
+
+        used = [s.path for s in self.sources() if s.user]
+        return [d for d in user_rtl_dirs(rtl_dirs) if not any(p.is_relative_to(d) for p in used)]
+
     def to_json(self) -> dict:
         return {"model": self.model, "simulator": self.sim, "array": {"rows": self.rows, "cols": self.cols},
                 "images": self.images, "passed": self.passed, "cycles": self.cycles,
                 "stopped_at": self.stopped_at, "wall_s": round(self.wall_s, 2),
                 "python_ops": [{"layer": n, "op": o} for n, o in self.python_ops()],
-                "layers": [r.row() for r in self.layers]}
+                "layers": [r.row() for r in self.layers],
+                "hdl_files": [s.to_json() for s in self.sources()]}
 
 
 def input_tensor(golden: Golden) -> str:

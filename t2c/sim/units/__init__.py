@@ -50,6 +50,7 @@ class SimOptions:
     quiet: bool = True
     tag: str = ""                 # build directory name (a test id), default model-layer
     build_root: Path | None = None
+    require_user_rtl: bool = False  # refuse a build that compiles none of rtl_dirs' files (t2c sim --layer)
 
 
 @dataclass
@@ -187,6 +188,11 @@ def load_unit_file(path: str | Path) -> None:
     spec = importlib.util.spec_from_file_location(f"t2c_user_unit_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
     before = list(units().items())
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as e:
+        raise ValueError(f"unit file {path}:{e.lineno}: syntax error: {e.msg}") from None
+    except Exception as e:  # the user's code: bad input, not a t2c bug
+        raise ValueError(f"unit file {path} failed to load: {type(e).__name__}: {e}") from None
     if list(units().items()) == before:
         raise ValueError(f"unit file {path} registered no unit (call t2c.sim.units.register(...))")
