@@ -199,7 +199,8 @@ def cmd_convert(args):
     check_output_target(out, GRAPH_OUTPUT, args.force)  # before the (long) model preparation
     graph, x, label = _graph(args)
     save_graph(graph, x, out, force=args.force)
-    print(f"wrote the integer model of {label} ({plural(len(graph.ops), 'layer')}) to {out} in {time.time() - t0:.1f} s")
+    print(f"wrote the integer model of {label} ({plural(len(graph.ops), 'layer')}) to {out} "
+          f"in {time.time() - t0:.1f} s")
 
 
 def cmd_golden(args):

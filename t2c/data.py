@@ -83,7 +83,8 @@ def check_finite(a, what: str) -> None:
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
         kind = "NaN" if np.isnan(a[idx]) else "an infinity"
-        raise ValueError(f"{what} contains {kind} (at index {idx}{'' if bad.sum() == 1 else f', and {int(bad.sum()) - 1:,} more'})")
+        more = "" if bad.sum() == 1 else f", and {int(bad.sum()) - 1:,} more"
+        raise ValueError(f"{what} contains {kind} (at index {idx}{more})")
 
 
 def load_samples(path: str | Path, shape: tuple[int, ...], count: int | None = None) -> np.ndarray:
