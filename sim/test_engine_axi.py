@@ -40,17 +40,39 @@ RDL = ROOT / "rtl" / "engine_regs.rdl"
 HEADER = ROOT / "host" / "t2c_engine_regs.h"
 CNN, VIT = "digits-cnn", "digits-vit"
 GEO = E.Geometry()
+GEO16 = E.Geometry(mult_bits=16)  # ACCW 32 > MULT_BITS 16: the bus window is sized by ACCW
 Y_ZP = E.DESC_FIELDS.index("y_zp")
 TAMPERED = {"conv1 y_zp+1": "conv1", "conv3 weight bit": "conv3"}
 
 
-def network_parameters(layers) -> dict[str, int]:
+def network_parameters(layers, geo=GEO) -> dict[str, int]:
     """One build for every layer: the geometry and the maximum of each memory's depth."""
-    params = [E.hdl_parameters(la, GEO) for la in layers]
+    params = [E.hdl_parameters(la, geo) for la in layers]
     out = dict(params[0])
     for k in ("ACT_WORDS", "W_WORDS", "CT_WORDS", "RES_WORDS", "OUT_WORDS"):
         out[k] = max(p[k] for p in params)
     return out
+
+
+MULT16 = "digits-cnn-mult16"  # digits-cnn converted with 16-bit requantization multipliers
+
+
+def golden_for(model: str):
+    """The golden directory of ``model``; MULT16 is generated once into the build root."""
+    if model != MULT16:
+        return open_golden(ensure_golden(model))
+    from t2c.fileio import file_lock
+    from t2c.golden import write_golden
+    from t2c.pipeline import ModelSource, prepare
+    from t2c.qconfig import QConfig
+    from t2c.sim.golden_dirs import _current
+
+    d = toolchain.build_root() / "golden" / MULT16
+    with file_lock(d.with_name(d.name + ".lock")):
+        if not _current(d):
+            p = prepare(ModelSource("digits-cnn"), QConfig(multiplier_bits=16))
+            write_golden(p.graph, p.x_int, d, force=True)
+    return open_golden(d)
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,12 +81,13 @@ def network_run(model: str, sim: str):
     session); digits-cnn also runs the two damaged layers.  Returns (run, images by name)."""
     toolchain.require_simulator(sim)
     pytest.importorskip("cocotbext.axi")
-    golden = open_golden(ensure_golden(model))
+    golden = golden_for(model)
+    geo = GEO16 if model == MULT16 else GEO
     names = E.engine_layer_names(golden)
     probe = [E.EngineLayer.from_golden(golden, n) for n in names]
-    params = network_parameters(probe)
+    params = network_parameters(probe, geo)
     bdir = build_dir_for("engine_axi", sim, model, params)
-    images = {im.layer.name: im for im in E.export_engine(golden, bdir / "export", names, GEO, force=True)}
+    images = {im.layer.name: im for im in E.export_engine(golden, bdir / "export", names, geo, force=True)}
     layers = [{"name": n, "dir": str(images[n].directory)} for n in names]
     if model == CNN:
         desc = E.encode_descriptor(E.descriptor(images["conv1"].layer, GEO))
@@ -81,13 +104,13 @@ def network_run(model: str, sim: str):
 def compare(golden, images, result) -> int:
     """Mismatching elements of one layer's output read over the bus."""
     layer = images.layer
-    got = E.decode_output([int(w) for w in result["words"]], layer, GEO)
+    got = E.decode_output([int(w) for w in result["words"]], layer, images.geometry)
     want = np.asarray(golden.tensor(layer.name, "output"))
     assert got.shape == want.shape
     return int(np.count_nonzero(~(got == want)))
 
 
-@pytest.mark.parametrize("model", [CNN, VIT])
+@pytest.mark.parametrize("model", [CNN, VIT, MULT16])
 @pytest.mark.parametrize("sim", toolchain.SIMULATORS)
 def test_network_over_axi(sim, model):
     run, images, golden = network_run(model, sim)
@@ -97,12 +120,12 @@ def test_network_over_axi(sim, model):
             continue
         layer = images[r["name"]].layer
         bad = compare(golden, images[r["name"]], r)
-        steps, cycles = timing(layer, GEO)
+        steps, cycles = timing(layer, images[r["name"]].geometry)
         rows.append(f"{r['name']:<22} {r['writes']:>6} writes {r['load_cycles']:>7} load cycles "
                     f"{r['cycles']:>6} compute cycles {r['read_cycles']:>6} read cycles  mismatches {bad}")
         assert bad == 0, f"{model} {r['name']} on {sim}: {bad} elements differ"
         assert (r["steps"], r["cycles"]) == (steps, cycles), r["name"]
-        assert r["cycles"] == CYCLES[(model, r["name"])], r["name"]
+        assert r["cycles"] == CYCLES[(CNN if model == MULT16 else model, r["name"])], r["name"]
     print("\n".join(rows))
     assert [r["name"] for r in run.extra["layers"] if r["name"] not in TAMPERED] == E.engine_layer_names(golden)
 
@@ -139,6 +162,16 @@ def test_id_and_geometry_registers(sim):
         {k: p[k] for k in ("ROWS", "COLS", "ABITS", "WBITS", "ACCW", "MULT_BITS", "OBITS",
                            "ACT_WORDS", "W_WORDS", "CT_WORDS", "RES_WORDS", "OUT_WORDS")}
     assert info["lane_shift"] == 3  # 8 x 32-bit bias / m words: 8 lanes
+
+
+def test_16_bit_multipliers_keep_the_bus_as_wide_as_the_accumulator():
+    """MULT_BITS 16 < ACCW 32: the window still carries 8 x 32-bit bias words (8 lanes), and
+    the multipliers really are 16-bit (the build is not the 32-bit one under another name)."""
+    run, images, golden = network_run(MULT16, toolchain.first_simulator())
+    assert run.job.parameters["MULT_BITS"] == 16 and run.job.parameters["ACCW"] == 32
+    assert run.extra["info"]["lane_shift"] == 3
+    m = golden.tensor("conv3", "m")
+    assert m.max() < 1 << 15 and m.max() >= 1 << 14
 
 
 # ------------------------------------------------------------------ the register map has one source

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,3 +124,23 @@ def test_flipped_expected_bit_fails(model, layer, tmp_path, request):
     assert res.mismatches == 1 and [(m.index, m.expected, m.got) for m in res.first] == [(idx, new, old)]
     assert f"({', '.join(map(str, idx))}): expected {new}, got {old}" in res.message
     assert f"{model} {layer} ({sim}): 1 of {res.compared} elements differ" in res.message
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+VERDICT = re.compile(r"^(\S+) (digits-\w+) icarus: PASS 0/([\d,]+) mismatches, ([\d,]+) cycles, ", re.M)
+
+
+def readme_verdicts(text: str) -> list[tuple[str, str, int, int]]:
+    return [(m[2], m[1], int(m[3].replace(",", "")), int(m[4].replace(",", ""))) for m in VERDICT.finditer(text)]
+
+
+def test_readme_verdict_lines_are_the_pinned_figures():
+    """The verdict lines the README shows carry the cycles this file pins (and the tests
+    above measure) and the element counts of the golden outputs."""
+    shown = readme_verdicts(README.read_text())
+    assert len(shown) >= 4
+    for model, layer, compared, cycles in shown:
+        out = open_golden(ensure_golden(model)).tensor(layer, "output")
+        assert (compared, cycles) == (out.size, CYCLES[(model, layer)]), (model, layer)
+    doctored = README.read_text().replace("PASS 0/512 mismatches, 2,332 cycles", "PASS 0/512 mismatches, 2,328 cycles")
+    assert readme_verdicts(doctored) != shown

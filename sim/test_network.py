@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,6 +103,23 @@ def test_report_json_and_png(tmp_path, capsys):
     assert "holds files t2c did not write" in capsys.readouterr().err
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+# the rows of the README's whole-network table, by the words that start them
+README_ROWS = {"digits-cnn": "| digits-cnn, 360 test digits", "digits-vit": "| digits-vit, 360 test digits",
+               ("resnet18", 8): "| torchvision resnet18, 224x224, 1 image, 8x8", ("resnet18", 16): "| the same, 16x16",
+               ("vit-tiny", 8): "| timm vit_tiny_patch16_224, 1 image"}
+
+
+def readme_cycles(key) -> str:
+    """The cycles column of the README's whole-network row ``key`` (what the run must print)."""
+    row = next(ln for ln in README.read_text().splitlines() if ln.startswith(README_ROWS[key]))
+    return row.split("|")[3].strip()
+
+
+def test_readme_rows_are_found():
+    assert readme_cycles("digits-cnn").endswith("per image)") and readme_cycles(("resnet18", 16))[0].isdigit()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model, accuracy", [("digits-cnn", "98.89%"), ("digits-vit", "93.89%")])
 def test_digits_test_split_through_the_rtl(model, accuracy, capsys):
@@ -110,14 +128,17 @@ def test_digits_test_split_through_the_rtl(model, accuracy, capsys):
     out = capsys.readouterr().out
     assert (f"dataset: 360/360 output vectors equal to the integer reference; top-1 accuracy: RTL {accuracy}, "
             f"integer reference {accuracy}") in out, out[-2000:]
+    verdict = next(ln for ln in out.splitlines() if "whole network: PASS" in ln)
+    assert readme_cycles(model).replace(" (", " cycles (", 1) in verdict, (verdict, readme_cycles(model))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["resnet18", "vit-tiny"])
-def test_large_network_whole_on_verilator(model, request):
+@pytest.mark.parametrize("model, size", [("resnet18", 8), ("resnet18", 16), ("vit-tiny", 8)])
+def test_large_network_whole_on_verilator(model, size, request):
     toolchain.require_simulator("verilator")
     golden = open_golden(ensure_golden(model))
-    net = run_network(golden, SimOptions(sim="verilator", tag=request.node.name))
+    net = run_network(golden, SimOptions(sim="verilator", rows=size, cols=size, tag=request.node.name))
     print(net.table())
     print(net.verdict())
     check_network(net, golden)
+    assert readme_cycles((model, size)) == f"{net.cycles:,}"  # the README's figure is this run's

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -137,3 +139,50 @@ def test_all_refuses_rtl_no_layer_used(tmp_path, capsys, monkeypatch):
     shutil.copyfile(RTL_DIR / "softmax.v", d / "softmax.v")  # digits-cnn has no softmax layer
     msg = _one_error(["sim", "--all", "--rtl-dir", str(d)], capsys)
     assert f"{d} contributed no module to any layer's build" in msg and "requant" in msg
+
+
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
+def test_rtl_build_error_is_one_line_with_the_log(sim, tmp_path, capsys, monkeypatch):
+    toolchain.require_simulator(sim)
+    monkeypatch.setenv("T2C_BUILD_ROOT", str(tmp_path / "build"))
+    d = tmp_path / "mine"
+    d.mkdir()
+    (d / "requant.v").write_text((RTL_DIR / "requant.v").read_text().replace(GOOD, "zp2_q   <= {zp1_q, 1;"))
+    code, out, err = _verdict(["sim", "--layer", "conv3", "--sim", sim, "--rtl-dir", str(d)], capsys)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert code == 1 and out == "" and len(lines) == 1, err
+    assert "the HDL did not build" in lines[0] and f"{d}/requant.v:242" in lines[0] and "syntax error" in lines[0]
+    log = Path(lines[0].rsplit("full log: ", 1)[1].rstrip("))"))
+    assert log.is_file() and "syntax error" in log.read_text()
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 64 KiB tmpfs (needs the right to mount: root on CI and here)."""
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (not root)")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.parametrize("sim", toolchain.SIMULATORS)
+def test_full_disk_as_build_root_names_the_path(sim, full_disk, capsys, monkeypatch):
+    toolchain.require_simulator(sim)
+    monkeypatch.setenv("T2C_BUILD_ROOT", str(full_disk / "build"))
+    code, _, err = _verdict(["sim", "--layer", "conv3", "--sim", sim], capsys)
+    lines = [ln for ln in err.splitlines() if ln.startswith("t2c")]
+    assert code == 2 and len(lines) == 1, err
+    assert f"{full_disk}/build/layer_engine/{sim}/" in lines[0] and "No space left on device" in lines[0]
+
+
+def test_full_disk_as_output_dir_names_the_path(full_disk, capsys):
+    code, _, err = _verdict(["golden", "--out", str(full_disk / "g")], capsys)
+    lines = [ln for ln in err.splitlines() if ln.startswith("t2c")]
+    assert code == 2 and len(lines) == 1, err
+    assert f"{full_disk}/g" in lines[0] and "No space left on device" in lines[0]
+    assert list(full_disk.iterdir()) == []  # no partial output

@@ -53,6 +53,7 @@ def int_in(lo: int, hi: int | None = None):
         return v
 
     parse.__name__ = f"integer {span}"
+    parse.span = span  # shown in --help (build_parser)
     return parse
 
 
@@ -512,7 +513,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--layer", action="append", help="layer name (repeatable)")
     p.add_argument("--all", action="store_true", help="every layer with parameters")
-    p.add_argument("--format", default="hex", choices=FORMATS)
+    p.add_argument("--format", default="hex", choices=FORMATS,
+                   help=f"memory image format: {', '.join(FORMATS)} (default hex; docs/formats.md)")
     p.add_argument("--layout", help="weight layout keys, e.g. 'word=32,elem=4,banks=2' (docs/formats.md)")
     p.add_argument("--lanes", type=int_in(1, MAX_ARRAY), default=8,
                    help=f"output channels per weight row (array COLS), 1..{MAX_ARRAY}")
@@ -528,8 +530,8 @@ def build_parser() -> argparse.ArgumentParser:
                                        "exit 2 if the file is none of the formats")
     p.add_argument("file")
     p.add_argument("--format", choices=FORMATS,
-                   help="the file's format (default: from its sidecar or its content; "
-                        "raw binary only when given here or by the sidecar)")
+                   help=f"the file's format, one of {', '.join(FORMATS)} (default: from its sidecar or its "
+                        "content; raw binary only when given here or by the sidecar)")
     p.set_defaults(fn=cmd_inspect)
 
     p = sub.add_parser("sim", help="co-simulate one layer on its RTL unit against golden vectors "
@@ -549,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler", help="with --dataset: a running Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--report", help="with --all: write report.json and report.png into this directory")
     p.add_argument("--force", action="store_true", help="replace --report even if it holds other files")
-    p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"])
+    p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"],
+                   help="the simulator: icarus (default) or verilator")
     p.add_argument("--waves", action="store_true", help="keep a waveform in the build directory")
     p.add_argument("--pixels", type=int_in(1), help="layer engine: compute only the first N output pixels")
     p.add_argument("--rows", type=int_in(1, MAX_ARRAY), default=8, help=f"MAC array ROWS, 1..{MAX_ARRAY}")
@@ -572,7 +575,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int_in(1, 4096), default=8, help="--drift: inputs compared (default 8)")
     p.add_argument("--seed", type=int, default=0, help="--drift: seed of the random inputs (default 0)")
     p.set_defaults(fn=cmd_report)
+    _show_ranges(ap)
     return ap
+
+
+def _show_ranges(parser) -> None:
+    """Append every integer option's range to its help text (``--batch N  ... (1..4096)``),
+    so ``--help`` shows each range the option checks, in every verb."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _show_ranges(sub)
+        span = getattr(action.type, "span", None)
+        if span and action.help and span not in action.help:
+            action.help = f"{action.help} ({span})"
 
 
 def main(argv=None) -> int:

@@ -299,7 +299,10 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
 
 
 def _name_the_target(e: OSError, tmp: Path, target: Path) -> None:
-    """Say ``target/x`` rather than ``.target.t2c-tmp-.../x`` in an error's file name."""
+    """Say ``target/x`` rather than ``.target.t2c-tmp-.../x`` in an error's file name, and
+    name ``target`` when the error names no file (a write that found the disk full)."""
+    if not getattr(e, "filename", None):
+        e.filename = str(target)
     for attr in ("filename", "filename2"):
         name = getattr(e, attr, None)
         if isinstance(name, str) and name.startswith(str(tmp)):

@@ -134,3 +134,42 @@ def test_internal_error_is_one_line_with_a_hint(monkeypatch, capsys):
     assert cli.main(["models"]) == 4
     err = capsys.readouterr().err
     assert err == "t2c: internal error: AttributeError: a bug; run with T2C_DEBUG=1 for the traceback\n"
+
+
+def _verbs():
+    import argparse
+
+    from t2c.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sub.choices
+
+
+def test_help_shows_every_option_with_its_range():
+    """docs/cli.md promises `t2c <verb> --help` lists every option with its range."""
+    missing, no_range = [], []
+    for verb, parser in _verbs().items():
+        for action in parser._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            if not action.help:
+                missing.append(f"{verb} {action.option_strings[0]}")
+            span = getattr(action.type, "span", None)
+            if span and span not in (action.help or ""):
+                no_range.append(f"{verb} {action.option_strings[0]}")
+            if action.choices and not all(str(c) in (action.help or "") for c in action.choices):
+                no_range.append(f"{verb} {action.option_strings[0]} (choices)")
+    assert missing == [] and no_range == [], (missing, no_range)
+    sim = _verbs()["sim"].format_help()
+    assert "(>= 1)" in sim and "1..4096" in sim and "icarus" in sim
+
+
+def test_help_check_can_fail():
+    from t2c.cli import _show_ranges, build_parser, int_in
+
+    ap = build_parser()
+    sub = next(a for a in ap._actions if a.__class__.__name__ == "_SubParsersAction").choices["sim"]
+    action = sub.add_argument("--extra", type=int_in(3, 9), help="an option")
+    assert "(3..9)" not in action.help
+    _show_ranges(ap)
+    assert action.help == "an option (3..9)"

@@ -328,6 +328,8 @@ def run_job(job: SimJob, require_user_rtl: bool = False) -> SimRun:
     except (SystemExit, Exception) as e:  # a simulator crash (cocotb exits)
         if isinstance(e, KeyboardInterrupt):
             raise
+        if _disk_full(bdir):
+            raise OSError(errno.ENOSPC, f"cannot simulate in {bdir}: {os.strerror(errno.ENOSPC)}") from None
         detail = next((_last_lines(p) for p in (logs.get("sim"),) if p and p.is_file() and _last_lines(p)), "")
         raise SimulationError(f"{job.unit} on {job.sim}: simulation failed "
                               f"({type(e).__name__}: {e})" + (f"\n{detail}" if detail else "")
