@@ -9,7 +9,7 @@
 #   make venv          the environment with every extra
 #   make golden        regenerate golden/digits-cnn (byte-for-byte deterministic)
 #   make bench         benchmarks (ratios measured side by side)
-#   make mutate        mutation check of rtl/ (tools/mutate.py, docs/mutation.md; not part of
+#   make mutate        mutation check of rtl/, results written into docs/mutation.md (tools/mutate.py; not part of
 #                      make test): ARGS="--modules requant --jobs 1 --list ..."
 #   make synth         FPGA synthesis of every rtl/ unit and the 4x4/8x8/16x16 engine for ECP5
 #                      and Xilinx 7-series, checks, and place and route of every ECP5 configuration
@@ -97,7 +97,7 @@ bench: venv iverilog
 	@for b in bench/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 mutate: venv iverilog
-	$(PY) tools/mutate.py $(ARGS)
+	$(PY) tools/mutate.py $(or $(ARGS),--write-docs)
 
 synth: venv
 	$(PY) tools/synth.py $(ARGS)

@@ -779,6 +779,8 @@ def main(argv=None) -> int:
     ap.add_argument("--list", action="store_true", help="only list the mutants")
     ap.add_argument("--keep", action="store_true", help="keep each mutant's directory")
     ap.add_argument("--report", type=Path, default=REPORT, help=f"JSON report ({REPORT.relative_to(REPO)})")
+    ap.add_argument("--write-docs", action="store_true",
+                    help=f"put the printed table into {DOCS.relative_to(REPO)}'s results block")
     args = ap.parse_args(argv)
 
     mods = modules() if not args.modules else [m.strip() for m in args.modules.split(",") if m.strip()]
@@ -846,8 +848,40 @@ def main(argv=None) -> int:
         for m in wrong:
             print(f"  {describe(m)}")
     write_report(picked, args, wall, args.report)
-    print(f"\n{len(picked)} mutants, wall {wall / 60:.1f} min, {args.jobs} jobs; report {args.report}")
+    summary = f"{len(picked)} mutants, wall {wall / 60:.1f} min, {args.jobs} jobs; report {args.report}"
+    print(f"\n{summary}")
+    if args.write_docs:
+        write_docs(picked, " ".join(["tools/mutate.py", *(argv if argv is not None else sys.argv[1:])]), wall, args)
+        print(f"wrote the results into {DOCS}")
     return 0
+
+
+DOCS = REPO / "docs" / "mutation.md"
+RESULTS_BEGIN, RESULTS_END = "<!-- results: written by tools/mutate.py --write-docs -->", "<!-- end of results -->"
+
+
+def results_block(mutants: list[Mutant], command: str, wall: float, args) -> str:
+    """The docs block of a run: what ran, the printed table, the score in words."""
+    total = rows(mutants)[-1]
+    live = total.generated - total.not_compiling - total.equivalent - total.errors
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    lines = [f"`{command}` (seed {args.seed}, test seed {args.test_seed}, {args.jobs} jobs, "
+             f"{os.cpu_count()} cores, {wall / 60:.1f} minutes wall, RTL of commit {commit}):", "", "```",
+             table(mutants), "```", "",
+             f"**{100 * total.score:.1f}% of the {live} non-equivalent mutants are killed** "
+             f"({total.killed} by a failing comparison or check, {total.timeout} by the testbench's cycle limit "
+             f"or the time limit), over {total.generated} mutants in {len(rows(mutants)) - 1} `rtl/` modules; "
+             f"{total.not_compiling} did not compile and {total.equivalent} are equivalent (listed above)"
+             + (f"; {total.survived} survived" if total.survived else "")
+             + (f"; {total.errors} ended in an error" if total.errors else "") + "."]
+    return "\n".join(lines)
+
+
+def write_docs(mutants: list[Mutant], command: str, wall: float, args, path: Path = DOCS) -> None:
+    text = path.read_text()
+    i, j = text.index(RESULTS_BEGIN) + len(RESULTS_BEGIN), text.index(RESULTS_END)
+    path.write_text(text[:i] + "\n" + results_block(mutants, command, wall, args) + "\n" + text[j:])
 
 
 if __name__ == "__main__":
