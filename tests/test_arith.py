@@ -168,3 +168,39 @@ def test_layernorm_int_normalises():
     # gain = sqrt(n) / S_y * 2**G with S_y = 2 / 2**10 ... here: y = d * 2**10 / r / 2**10 * ... = d / r
     d = 4 * x - x.sum()
     assert y.tolist() == (np.floor(d / np.sqrt((d * d).sum()) + 0.5)).astype(int).tolist()
+
+
+def _ideal_multiplier(real: float, bits: int) -> tuple[int, int]:
+    """(m, s) from the contract's words, in exact rationals: the s that puts real * 2^s in
+    [2^(bits-2), 2^(bits-1)), m = floor(real * 2^s + 1/2), and a rounding up to 2^(bits-1)
+    carried into (2^(bits-2), s - 1); (0, 1) when s is beyond MAX_SHIFT (or real is 0)."""
+    r = Fraction(real)
+    if r == 0:
+        return 0, 1
+    s = 0
+    while r * Fraction(2) ** s >= 1 << (bits - 1):
+        s -= 1
+    while r * Fraction(2) ** s < 1 << (bits - 2):
+        s += 1
+    m = math.floor(r * Fraction(2) ** s + Fraction(1, 2))
+    if m == 1 << (bits - 1):
+        m, s = m >> 1, s - 1
+    return (0, 1) if s > arith.MAX_SHIFT else (m, s)
+
+
+@pytest.mark.parametrize("bits", [16, 32])
+def test_quantize_multiplier_at_the_tiny_scale_boundary(bits):
+    """Exactly the reals whose shift would exceed MAX_SHIFT give (0, 1); the smallest ones
+    that do not keep their multiplier (an off-by-one in the shift limit zeroes them)."""
+    edge = 2.0 ** (bits - 2 - arith.MAX_SHIFT)              # m = 2^(bits-2) at s = MAX_SHIFT
+    half = (2.0 ** (bits - 1) - 0.5) * 2.0 ** -(arith.MAX_SHIFT + 1)  # rounds up onto the edge
+    rng = np.random.default_rng(bits)
+    reals = [edge, half, np.nextafter(half, 0), np.nextafter(half, 1), np.nextafter(edge, 0),
+             np.nextafter(edge, 1), edge / 2, edge * 2, *(edge * 2.0 ** rng.uniform(-2, 2, 4000))]
+    want = [_ideal_multiplier(float(r), bits) for r in reals]
+    got = arith.quantize_multiplier(np.array(reals), bits)
+    assert [(int(m), int(s)) for m, s in zip(*got)] == want
+    assert want[0] == (1 << (bits - 2), arith.MAX_SHIFT) and want[1] == want[0]  # both keep a multiplier
+    assert want[2] == (0, 1) and want[4][0] != 0                                # just below the band: 0
+    zero = sum(m == 0 for m, _ in want)
+    assert 0 < zero < len(want)  # the sample spans both sides of the boundary

@@ -167,3 +167,77 @@ def test_run_rejects_float_and_out_of_range_input():
         graph.run(x.numpy())
     with pytest.raises(ValueError, match="outside"):
         graph.run(np.full((1, 3, 12, 12), 10_000))
+
+
+# ------------------------------------------------------------------ BatchNorm folding and bias rounding
+class BNModel(nn.Module):
+    """BatchNorm after a conv (folded into it), a standalone BatchNorm before a conv (an
+    affine op), BatchNorm1d after a linear; eps and running statistics of every kind."""
+
+    def __init__(self, eps: float):
+        super().__init__()
+        self.pre = nn.BatchNorm2d(3, eps=eps)
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.bn = nn.BatchNorm2d(6, eps=eps)
+        self.bn_plain = nn.BatchNorm2d(6, eps=eps, affine=False)
+        self.fc = nn.Linear(6 * 8 * 8, 5)
+        self.bn1d = nn.BatchNorm1d(5, eps=eps)
+        g = torch.Generator().manual_seed(3)
+        for bn in (self.pre, self.bn, self.bn_plain, self.bn1d):
+            n = bn.num_features
+            bn.running_mean.copy_(torch.randn(n, generator=g))
+            bn.running_var.copy_(torch.rand(n, generator=g) * 2e-3 + 1e-4)  # var ~ eps: eps matters
+            if bn.affine:
+                with torch.no_grad():
+                    bn.weight.copy_(torch.rand(n, generator=g) + 0.5)
+                    bn.bias.copy_(torch.randn(n, generator=g))
+
+    def forward(self, x):
+        x = self.bn_plain(self.bn(self.conv(self.pre(x))))
+        return self.bn1d(self.fc(F.relu(x).flatten(1)))
+
+
+@pytest.mark.parametrize("eps", [1e-5, 1e-3, 0.1])
+def test_folded_batchnorm_equals_the_torch_model(eps):
+    """The fused float model (quantizers bypassed) computes what the torch model computes,
+    whatever eps: the folding is checked against torch itself, not against t2c's own
+    parameters."""
+    model = BNModel(eps).eval().double()
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    q = t2c.quantize(model, t2c.QConfig(), example_input=x[:1].float()).double()
+    q.calibrate([x])
+    with torch.no_grad(), q.float_mode():
+        fused = q(x)
+        want = model(x)
+    assert fused.shape == want.shape
+    # the QModel keeps its parameters in float32: agreement to float32 precision
+    assert torch.allclose(fused, want, rtol=1e-5, atol=1e-5), (fused - want).abs().max()
+    other = BNModel(1e-5 if eps != 1e-5 else 1e-3).eval().double()  # the same model, another eps
+    with torch.no_grad():
+        assert not torch.allclose(other(x), want, rtol=1e-3, atol=1e-3)  # eps is visible at this variance
+
+
+def test_bias_is_rounded_half_up_to_accumulator_units():
+    """bias = round_half_up(b / (s_x s_w)): with power-of-two scales the quotients below are
+    exact ties, where half up, half to even, floor and truncation all differ."""
+    from t2c.quant import Quantizer
+
+    class PowerOfTwo(Quantizer, name="test-pow2-bias"):
+        def compute_qparams(self):
+            super().compute_qparams()
+            self.set_qparams(2.0 ** torch.ceil(torch.log2(self.scale)), self.zero_point)
+
+    model = nn.Sequential(nn.Conv2d(2, 4, 3)).eval()
+    x = torch.randn(4, 2, 6, 6, generator=torch.Generator().manual_seed(0))
+    config = t2c.QConfig(weight_quantizer="test-pow2-bias", act_quantizer="test-pow2-bias", per_channel=False)
+    q = t2c.quantize(model, config, example_input=x[:1]).double()
+    q.calibrate([x.double()])
+    name = q.layer_names[0]
+    s_x = float(q.act_quantizer("input").scale)
+    s_w = float(q.weight_quantizer(name).quantize(q.weight(name)).scale)
+    assert np.log2(s_x).is_integer() and np.log2(s_w).is_integer()
+    ties = torch.tensor([-3.5, -0.5, 0.5, 2.5], dtype=torch.float64)
+    with torch.no_grad():
+        q.bias(name).copy_(ties * s_x * s_w)
+    graph = t2c.convert(q, x[:1].double())
+    assert graph.op(name).bias.tolist() == [-3, 0, 1, 3]  # half to even: -4, 0, 0, 2; floor: -4, -1, 0, 2

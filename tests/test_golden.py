@@ -58,6 +58,17 @@ def test_golden_tensors_equal_the_reference_run(digits, regenerated):
                                      "acc", "output"}
 
 
+def test_golden_input_is_the_model_input_the_reference_ran(digits, regenerated):
+    """Golden.input(): the codes the graph ran on (int64, batch first), which are also the
+    first layer's input; what the whole-network runner feeds the RTL."""
+    g = read_golden(regenerated)
+    x = g.input()
+    assert x.dtype == np.int64 and x.shape == digits.x_int.shape == (1, 1, 8, 8)
+    assert np.array_equal(x, digits.x_int)
+    assert np.array_equal(x, g.tensor(g.layer_names[0], "input"))
+    assert x.min() == 0 and x.max() == 255  # the whole unsigned 8-bit range: a narrowing would show
+
+
 def test_flipped_bit_is_reported_with_the_file_name(regenerated, tmp_path):
     copy = tmp_path / "g"
     shutil.copytree(regenerated, copy)

@@ -140,3 +140,20 @@ def test_equivalence_entries_name_real_mutants(entry):
     matches = [m for m in mutate.candidates(entry["module"]) if mutate.equivalence(m, [entry])]
     assert len(matches) == 1, f"{entry}: matches {len(matches)} mutants of rtl/{entry['module']}.v"
     assert entry["mutated"] in (REPO / "docs" / "mutation.md").read_text(), "not explained in docs/mutation.md"
+
+
+def test_results_block_is_the_printed_table(tmp_path):
+    """`make mutate` writes what it printed into docs/mutation.md, between its markers only."""
+    ms = mutate.candidates("requant")[:4]
+    for m, status in zip(ms, ("killed", "timeout", "equivalent", "survived")):
+        m.status = status
+    doc = tmp_path / "mutation.md"
+    doc.write_text(f"before\n{mutate.RESULTS_BEGIN}\nold\n{mutate.RESULTS_END}\nafter\n")
+    args = type("A", (), {"seed": 1, "test_seed": "1", "jobs": 2})()
+    mutate.write_docs(ms, "tools/mutate.py --write-docs", 600.0, args, doc)
+    text = doc.read_text()
+    assert text.startswith(f"before\n{mutate.RESULTS_BEGIN}\n`tools/mutate.py --write-docs` (seed 1")
+    assert text.endswith(f"{mutate.RESULTS_END}\nafter\n") and "old" not in text
+    assert mutate.table(ms) in text and "10.0 minutes wall" in text
+    assert "**66.7% of the 3 non-equivalent mutants are killed** (1 by a failing" in text and "1 survived" in text
+    assert mutate.RESULTS_BEGIN in (REPO / "docs" / "mutation.md").read_text()

@@ -28,7 +28,14 @@ def _convert(model, shape, config=None, n=6, seed=0):
     return q, graph, x
 
 
-def _check(model, shape, config=None, kinds=(), n=6):
+# the float fake-quant forward may flip one of the six inputs' argmax against the integer
+# model (it rounds differently); measured: 6 of 6 for every model below
+MIN_AGREE = 5 / 6
+
+
+def _check(model, shape, config=None, kinds=(), n=6, *, min_agree: float):
+    """Convert, check every layer and every GEMM path; the float fake-quant forward must agree
+    with the integer output's argmax on at least ``min_agree`` of the ``n`` inputs."""
     q, graph, x = _convert(model, shape, config, n)
     x_int = graph.quantize_input(x.numpy())
     result = assert_graph_matches(graph, x_int)
@@ -41,6 +48,8 @@ def _check(model, shape, config=None, kinds=(), n=6):
     with torch.no_grad(), q.forward_mode(exact=False):  # the float fake-quant forward
         fq = q(x.double()).numpy()
     agree = np.mean(np.argmax(fq.reshape(len(x), -1), 1) == np.argmax(result.output.reshape(len(x), -1), 1))
+    print(f"{type(model).__name__}: argmax agreement {agree:.3f}")
+    assert agree >= min_agree, f"{type(model).__name__}: argmax agreement {agree:.3f} < {min_agree}"
     return graph, x_int, result, agree
 
 
@@ -70,13 +79,12 @@ class SqueezeExcite(nn.Module):
 
 
 def test_mul_tables_and_layer_scale():
-    graph, x_int, _, agree = _check(SqueezeExcite(), (3, 12, 12), kinds=("mul", "lut", "const"))
+    graph, x_int, _, _ = _check(SqueezeExcite(), (3, 12, 12), kinds=("mul", "lut", "const"), min_agree=MIN_AGREE)
     luts = [op for op in graph.ops if isinstance(op, Lut)]
     assert {op.fn for op in luts} >= {"hardswish", "hardsigmoid"}
     # hardswish, hardsigmoid, and x*relu6(x+3)/6 followed by x*sigmoid(x): one table for the chain
     assert len(luts) == 3 and "sigmoid(mul(x, div(relu6(add(x, 3.0)), 6.0)))" in luts[-1].fn
     assert sum(isinstance(op, Mul) for op in graph.ops) == 2
-    assert agree >= 0.8
 
 
 class DenseLike(nn.Module):
@@ -108,7 +116,7 @@ class DenseLike(nn.Module):
 
 
 def test_standalone_batchnorm_is_a_per_channel_affine():
-    graph, _, _, _ = _check(DenseLike(), (3, 10, 10), kinds=("affine", "concat"))
+    graph, _, _, _ = _check(DenseLike(), (3, 10, 10), kinds=("affine", "concat"), min_agree=MIN_AGREE)
     affines = [op for op in graph.ops if isinstance(op, Affine)]
     assert [op.name for op in affines] == ["bn_in", "norm"]  # F.batch_norm folded into conv c
     assert "batchnorm" in graph.meta["fused"]["c"]
@@ -140,7 +148,7 @@ class Pools(nn.Module):
 
 
 def test_pooling_ceil_mode_padding_and_unequal_windows():
-    graph, x_int, result, _ = _check(Pools(), (3, 14, 14), kinds=("maxpool", "avgpool_window"))
+    graph, x_int, result, _ = _check(Pools(), (3, 14, 14), kinds=("maxpool", "avgpool_window"), min_agree=MIN_AGREE)
     pools = {op.name: op for op in graph.ops if isinstance(op, (MaxPool2d, AvgPool2d, AvgPoolWindows))}
     assert isinstance(pools["mp"], MaxPool2d) and "mp.pad" in graph.layer_names  # ceil: pad + floor pool
     assert isinstance(pools["ap"], AvgPoolWindows)
@@ -168,7 +176,7 @@ class Shuffle(nn.Module):
 
 
 def test_channel_shuffle_is_data_movement_with_symbolic_sizes():
-    graph, x_int, _, _ = _check(Shuffle(), (3, 8, 8))
+    graph, x_int, _, _ = _check(Shuffle(), (3, 8, 8), min_agree=MIN_AGREE)
     moves = [op for op in graph.ops if isinstance(op, Movement)]
     assert any("floordiv" in str(op.args) for op in moves)
     # batch size stays free: the graph runs 3 images although it was converted on 1
@@ -198,7 +206,7 @@ class ConvNeXtLike(nn.Module):
 
 
 def test_channels_first_and_multi_dim_layernorm():
-    graph, _, _, _ = _check(ConvNeXtLike(), (4, 6, 6), kinds=("layernorm", "mul", "lut"))
+    graph, _, _, _ = _check(ConvNeXtLike(), (4, 6, 6), kinds=("layernorm", "mul", "lut"), min_agree=MIN_AGREE)
     assert "ln2.norm" in graph.layer_names and graph.op("ln2").kind == "move"  # flatten, LN, reshape
 
 
@@ -259,7 +267,8 @@ class WindowAttention(nn.Module):
 
 @pytest.mark.parametrize("size", [16, 12])  # 8x8 tokens: padded to 9, shifted; 6x6: shifted, no pad
 def test_window_attention_with_bias_and_mask(size):
-    graph, x_int, result, agree = _check(WindowAttention(), (3, size, size), kinds=("add_const", "softmax"))
+    graph, x_int, result, _ = _check(WindowAttention(), (3, size, size), kinds=("add_const", "softmax"),
+                                         min_agree=MIN_AGREE)
     adds = [op for op in graph.ops if isinstance(op, ConstAdd)]
     assert len(adds) == 2  # relative position bias, shifted-window mask
     mask = adds[1]
@@ -274,7 +283,6 @@ def test_window_attention_with_bias_and_mask(size):
     masked = full == full.min()  # -100, clipped where exp is 0 anyway
     assert full.min() < -100
     assert masked.any() and (rec.output[masked] == 0).all()
-    assert agree >= 0.8
 
 
 class MHA(nn.Module):
@@ -297,7 +305,7 @@ class MHA(nn.Module):
 
 @pytest.mark.parametrize("batch_first", [True, False])
 def test_multihead_attention(batch_first):
-    graph, _, _, _ = _check(MHA(batch_first), (5, 4), kinds=("matmul", "softmax", "linear"))
+    graph, _, _, _ = _check(MHA(batch_first), (5, 4), kinds=("matmul", "softmax", "linear"), min_agree=MIN_AGREE)
     assert {"attn.qk", "attn.softmax", "attn.av", "attn.out_proj"} <= set(graph.layer_names)
 
 

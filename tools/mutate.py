@@ -547,7 +547,11 @@ def compiles(module: str, rtl_dir: Path) -> str | None:
 
 # ====================================================================== tests
 def _env(rtl_dir: Path, build_root: Path, test_seed: str) -> dict:
+    """The tests' environment: the mutant's directory first on the search path (none for the
+    baseline: t2c refuses an RTL directory it can load nothing from)."""
     env = dict(os.environ, T2C_SIMS="icarus", T2C_RTL_DIR=str(rtl_dir), T2C_BUILD_ROOT=str(build_root))
+    if not any(rtl_dir.iterdir()):
+        env.pop("T2C_RTL_DIR")
     env.pop("PYTEST_XDIST_WORKER", None)
     if test_seed == "random":
         env.pop("T2C_SEED", None)
