@@ -11,6 +11,8 @@
 #   make bench         benchmarks (ratios measured side by side)
 #   make mutate        mutation check of rtl/, results written into docs/mutation.md (tools/mutate.py; not part of
 #                      make test): ARGS="--modules requant --jobs 1 --list ..."
+#   make mutate-py     mutation check of the Python reference with mutmut, results written into
+#                      docs/mutation.md (tools/mutate_py.py): ARGS="--modules arith,ref --list"
 #   make synth         FPGA synthesis of every rtl/ unit and the 4x4/8x8/16x16 engine for ECP5
 #                      and Xilinx 7-series, checks, and place and route of every ECP5 configuration
 #                      that fits an LFE5U-85F with its Fmax (tools/synth.py, docs/synth.md; cached):
@@ -35,7 +37,7 @@ ifneq ($(UNKNOWN_VARS),)
 $(error unknown variable $(firstword $(UNKNOWN_VARS)); make takes $(ALLOWED_VARS))
 endif
 
-.PHONY: venv test test-slow test-python test-sim lint sim golden bench report clean iverilog mutate synth
+.PHONY: venv test test-slow test-python test-sim lint sim golden bench report clean iverilog mutate mutate-py synth
 
 venv: $(VENV)/.installed
 
@@ -98,6 +100,9 @@ bench: venv iverilog
 
 mutate: venv iverilog
 	$(PY) tools/mutate.py $(or $(ARGS),--write-docs)
+
+mutate-py: venv
+	$(PY) tools/mutate_py.py $(or $(ARGS),--write-docs)
 
 synth: venv
 	$(PY) tools/synth.py $(ARGS)

@@ -43,7 +43,8 @@ def test_counts_every_mismatch_and_lists_the_first_in_order():
     assert c.mismatches == len(bad) == 16
     assert [m.index for m in c.first] == [tuple(map(int, b)) for b in bad[:MAX_SHOW]]
     assert len(compare(want, got, max_show=100).first) == 16
-    assert "16 of 120 elements differ" in c.message("layer")
+    assert c.message("layer").splitlines() == [
+        "layer: 16 of 120 elements differ", "  first 8 as (n, c, h, w):", *(f"    {m.line()}" for m in c.first)]
 
 
 def test_unknown_values_are_mismatches_even_when_the_bits_agree():
@@ -53,6 +54,15 @@ def test_unknown_values_are_mismatches_even_when_the_bits_agree():
     c = compare(want, got, valid=valid)
     assert (c.mismatches, c.first[0].index, c.first[0].got) == (1, (7,), None)
     assert "expected" in c.first[0].line() and c.first[0].line().endswith("got x")
+
+
+def test_valid_and_mask_are_truth_values_whatever_their_dtype():
+    """0/1 integer flags (as a decoder may produce) and counts as a mask mean what booleans mean."""
+    want, got = _pair((6,))
+    got[5] += 1
+    c = compare(want, got, valid=np.array([1, 1, 1, 0, 1, 1]), mask=np.array([2, 1, 1, 1, 1, 3]))
+    assert (c.compared, c.mismatches) == (6, 2)
+    assert [(m.index, m.got) for m in c.first] == [((3,), None), ((5,), int(got[5]))]
 
 
 def test_masked_elements_are_not_compared_and_not_counted():
@@ -83,6 +93,9 @@ def test_shapes_and_names_must_fit():
     assert index_names((1, 2, 3, 4)) == ("n", "c", "h", "w")
     assert index_names((2, 3, 4), "matmul") == ("b0", "row", "col")
     assert index_names((2, 3, 4)) == ("n", "t", "c")
+    assert index_names((2, 3)) == ("n", "c") and index_names((5,)) == ("i",)
+    assert index_names((1, 2, 3, 4, 5)) == ("d0", "d1", "d2", "d3", "d4")
+    assert compare(np.zeros((1, 2, 3, 4, 5)), np.zeros((1, 2, 3, 4, 5))).index_names == index_names((1,) * 5)
 
 
 def test_nothing_compared_is_not_a_pass():
