@@ -82,3 +82,29 @@ def test_a_changed_methods_figure_is_caught():
     assert rows
     doctored = README.replace(rows[0], rows[0].replace("%", "1%", 1))
     assert methods_rows(methods_block(doctored)) != rows
+
+
+# ---------------------------------------------------------------- make synth figures
+SYNTH = (Path(__file__).resolve().parents[1] / "docs" / "synth.md").read_text()
+
+
+def synth_row(top: str, family: str) -> dict[str, str]:
+    """One row of the resource table `make synth` writes into docs/synth.md."""
+    head = next(ln for ln in SYNTH.splitlines() if ln.startswith("| configuration | family |"))
+    names = [c.strip() for c in head.strip("|").split("|")]
+    row = next(ln for ln in SYNTH.splitlines() if ln.startswith(f"| {top} | {family} |"))
+    return dict(zip(names, (c.strip() for c in row.strip("|").split("|"))))
+
+
+def readme_synth_figures(text: str) -> tuple[str, ...]:
+    m = re.search(r"8x8 engine on ECP5: ([\d,]+) LUT, ([\d,]+) FF, (\d+)\s+MULT18X18D of which (\d+) are the MAC "
+                  r"array, (\d+) DP16KD, \*\*([\d.]+) MHz\*\* routed", text)
+    assert m, "the README's 8x8 engine synthesis sentence changed: update this test"
+    return m.groups()
+
+
+def test_readme_synthesis_figures_are_the_make_synth_table():
+    row = synth_row("engine_8x8", "ecp5")
+    want = tuple(row[k] for k in ("LUT", "FF", "DSP", "MAC mults", "BRAM", "Fmax MHz"))
+    assert readme_synth_figures(README) == want, (readme_synth_figures(README), row)
+    assert readme_synth_figures(README.replace("**55.5 MHz**", "**56.5 MHz**")) != want
