@@ -21,6 +21,15 @@ INT32_MAX = 2**31 - 1
 MAX_SHIFT = 62  # acc * m < 2**62 for int32 acc and m < 2**31, so the rounding term fits int64
 
 
+# Observers of the intermediate values (t2c.coverage.observing): each is called as
+# observer(event, values) by the functions below while it is installed; none is by default.
+_OBSERVERS: list = []
+
+
+def _observe(event: str, **values) -> None:
+    _OBSERVERS[-1](event, values)
+
+
 def qrange(bits: int, signed: bool) -> tuple[int, int]:
     """Smallest and largest integer of a ``bits``-wide two's-complement or unsigned value."""
     if signed:
@@ -124,6 +133,8 @@ def _round_shift_clip(total, s, zero_point, qmin, qmax):
     total = np.asarray(total)
     if total.shape != shape:
         total = np.broadcast_to(total, shape).copy()
+    if _OBSERVERS:
+        _observe("requant", total=total.copy(), s=s, zero_point=zero_point, qmin=qmin, qmax=qmax)
     total += np.int64(1) << (s - 1)
     total >>= s
     total += zero_point
@@ -150,6 +161,8 @@ def bias_limit(k: int, x_bits: int, x_signed: bool, x_zero_point: int, w_bits: i
 # ---------------------------------------------------------------- lookup tables
 def lut_lookup(table, index):
     """``table[index]``: the LUT unit without interpolation (index is unsigned)."""
+    if _OBSERVERS:
+        _observe("lut", index=np.asarray(index, dtype=np.int64), size=np.size(table))
     return np.asarray(table, dtype=np.int64)[np.asarray(index, dtype=np.int64)]
 
 
@@ -212,6 +225,8 @@ def div_round(a, b):
     """``a / b`` rounded half up, exactly, for ``b > 0``: ``floor((2a + b) / (2b))``."""
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
+    if _OBSERVERS:
+        _observe("divide", a=a, b=b)
     return (2 * a + b) // (2 * b)
 
 
@@ -228,6 +243,8 @@ def isqrt(n):
     rem = np.array(n, dtype=np.int64)
     if np.any(rem < 0):
         raise ValueError("isqrt of a negative number")
+    if _OBSERVERS:
+        _observe("isqrt", n=rem.copy())
     r = np.zeros_like(rem)
     top = int(rem.max(initial=0)).bit_length()
     bit = 1 << (max(top - 1, 0) & ~1)  # the largest power of four <= max(n)

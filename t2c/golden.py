@@ -69,22 +69,25 @@ def _npy_bytes(a: np.ndarray) -> bytes:
 
 
 def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: bool = False,
-                 force: bool = False) -> Path:
+                 force: bool = False, stimulus=None) -> Path:
     """Run ``graph`` on ``x_int`` and write every layer's tensors under ``out`` atomically.
 
     ``out`` must be new, empty or a previous golden directory (``force`` replaces any
     directory; see :func:`t2c.fileio.output_dir`): the check runs before the graph does.
+    ``stimulus`` (a :class:`t2c.stimulus.Stimulus`) adds, beside each layer it has variants
+    for, the crafted cases it makes (manifest ``variants``; each an ordinary layer entry
+    named ``<layer>~<variant>``, its expected output from the reference).
     """
     out = Path(out)
     check_output_target(out, GOLDEN_OUTPUT, force)
     result = graph.run(x_int, record=True)
-    layers = []
+    layers, variants = [], {}
     files: dict[str, str] = {}
     ops = graph.ops
     if progress:
         from tqdm import tqdm
 
-        ops = tqdm(ops, desc="golden", unit="layer")
+        ops = tqdm(ops, desc="golden" if stimulus is None else f"golden + {stimulus.kind} stimulus", unit="layer")
     with output_dir(out, GOLDEN_OUTPUT, force) as tmp:
         def put(rel: str, array: np.ndarray) -> dict:
             data = _npy_bytes(array)
@@ -96,20 +99,14 @@ def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: 
 
         for op in ops:
             rec = result.layers[op.name]
-            entry = {"name": op.name, "op": op.kind, "inputs": list(op.inputs), "output": op.output,
-                     "attrs": op.attrs(), "tensors": {}}
-            names = ["input", "residual"]
-            for i, (tname, arr) in enumerate(zip(op.inputs, rec.inputs)):
-                spec = graph.tensors[tname]
-                entry["tensors"][names[i]] = {**put(f"{op.name}/{names[i]}.npy", arr),
-                                              **_spec_dict(spec)}
-            for pname, arr in op.params().items():
-                entry["tensors"][pname] = put(f"{op.name}/{pname}.npy", arr)
-            if rec.acc is not None:
-                entry["tensors"]["acc"] = put(f"{op.name}/acc.npy", rec.acc)
-            entry["tensors"]["output"] = {**put(f"{op.name}/output.npy", rec.output),
-                                          **_spec_dict(graph.tensors[op.output])}
-            layers.append(entry)
+            in_specs = [graph.tensors[t] for t in op.inputs]
+            out_spec = graph.tensors[op.output]
+            layers.append(layer_entry(put, op, rec.inputs, rec.acc, rec.output, in_specs, out_spec))
+            if stimulus is not None:
+                made = [layer_entry(put, v.op, v.inputs, v.acc, v.output, v.in_specs, v.out_spec)
+                        for v in stimulus.variants(op, rec.inputs, in_specs, out_spec)]
+                if made:
+                    variants[op.name] = made
         manifest = {
             "format_version": FORMAT_VERSION,
             "contract_version": arith.CONTRACT_VERSION,
@@ -118,10 +115,26 @@ def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: 
             "input": {**put("input.npy", x_int), **_spec_dict(graph.tensors[graph.input])},
             "output": {**put("output.npy", result.output), **_spec_dict(graph.tensors[graph.output])},
             "layers": layers,
+            **({"stimulus": stimulus.describe(), "variants": variants} if stimulus is not None else {}),
             "sha256": dict(sorted(files.items())),
         }
         (tmp / MANIFEST).write_text(json.dumps(sealed(manifest, SEAL), indent=1, sort_keys=True) + "\n")
     return out
+
+
+def layer_entry(put, op, inputs, acc, output, in_specs, out_spec) -> dict:
+    """One layer's manifest entry, its arrays written with ``put(rel, array)``: the inputs,
+    the parameters, the accumulator (if any) and the output, under ``<op.name>/``."""
+    entry = {"name": op.name, "op": op.kind, "inputs": list(op.inputs), "output": op.output,
+             "attrs": op.attrs(), "tensors": {}}
+    for role, arr, spec in zip(("input", "residual"), inputs, in_specs):
+        entry["tensors"][role] = {**put(f"{op.name}/{role}.npy", arr), **_spec_dict(spec)}
+    for pname, arr in op.params().items():
+        entry["tensors"][pname] = put(f"{op.name}/{pname}.npy", arr)
+    if acc is not None:
+        entry["tensors"]["acc"] = put(f"{op.name}/acc.npy", acc)
+    entry["tensors"]["output"] = {**put(f"{op.name}/output.npy", output), **_spec_dict(out_spec)}
+    return entry
 
 
 def _spec_dict(spec) -> dict:
@@ -140,14 +153,32 @@ class Golden:
         return [layer["name"] for layer in self.manifest["layers"]]
 
     def layer(self, name: str) -> dict:
+        """A layer's manifest entry (a model layer, or a corner variant by its name)."""
         for layer in self.manifest["layers"]:
             if layer["name"] == name:
                 return layer
+        for variants in self.manifest.get("variants", {}).values():
+            for layer in variants:
+                if layer["name"] == name:
+                    return layer
         raise KeyError(f"unknown layer {name!r} in {self.root}; valid layers: {', '.join(self.layer_names)}")
 
     def input(self) -> np.ndarray:
         """The golden input codes (int64)."""
         return np.load(self.root / self.manifest["input"]["file"], allow_pickle=False).astype(np.int64)
+
+    def variant_names(self, layer: str) -> list[str]:
+        """The corner variants of ``layer`` this directory holds (t2c.stimulus), in order."""
+        return [v["name"] for v in self.manifest.get("variants", {}).get(layer, [])]
+
+    def op(self, layer: str):
+        """The layer as an IR op (``t2c.ir.op_from_record``): run it again with
+        ``t2c.ref.run_op`` on its inputs, e.g. to observe its arithmetic (t2c.coverage)."""
+        from .ir import op_from_record
+
+        e = self.layer(layer)
+        return op_from_record(e["op"], e["name"], e["inputs"], e["output"], e["attrs"],
+                              lambda t: self.tensor(layer, t) if t in e["tensors"] else None)
 
     def tensor(self, layer: str, tensor: str) -> np.ndarray:
         """One tensor of one layer as int64 (checksum already verified)."""
@@ -196,7 +227,8 @@ def read_golden(root: str | Path, verify: bool = True) -> Golden:
                                   f"manifest sha256 {digest[:16]}..., file {got[:16]}...")
         for entry in [manifest["input"], manifest["output"]]:
             _check_tensor(root, entry, "")
-        for layer in manifest["layers"]:
+        every = [*manifest["layers"], *(v for vs in manifest.get("variants", {}).values() for v in vs)]
+        for layer in every:
             for name, entry in layer["tensors"].items():
                 _check_tensor(root, entry, f"{layer['name']} {name}",
                               layer["attrs"].get("wbits") if name == "weight" else None)

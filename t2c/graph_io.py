@@ -24,7 +24,7 @@ import numpy as np
 from . import arith
 from .fileio import OutputKind, check_output_target, output_dir, seal_intact, sealed, sha256_bytes, sha256_file
 from .golden import narrow
-from .ir import IntGraph, Op, Requant, TensorSpec
+from .ir import IntGraph, Requant, TensorSpec, op_classes
 
 GRAPH_JSON = "graph.json"
 SCHEMA = "t2c.graph/1"
@@ -34,16 +34,6 @@ INPUT = "input.npy"
 
 class GraphFileError(ValueError):
     """A saved integer model is missing, corrupted or of another contract version."""
-
-
-def _op_classes() -> dict[str, type[Op]]:
-    out, todo = {}, [Op]
-    while todo:
-        cls = todo.pop()
-        todo += cls.__subclasses__()
-        if "kind" in cls.__dict__ and dataclasses.is_dataclass(cls):
-            out[cls.kind] = cls
-    return out
 
 
 def _owned(root: Path) -> set[str] | None:
@@ -159,7 +149,7 @@ def load_graph(path: str | Path) -> tuple[IntGraph, np.ndarray]:
             raise GraphFileError(f"{f} is missing")
         if sha256_file(f) != digest:
             raise GraphFileError(f"checksum mismatch in {f}: the saved model was changed")
-    classes = _op_classes()
+    classes = op_classes()
     ops = []
     for entry in doc["ops"]:
         cls = classes.get(entry["kind"])

@@ -9,6 +9,7 @@ The arithmetic of each op is ``t2c.arith``; ``t2c.ref`` executes a graph.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -436,3 +437,47 @@ class IntGraph:
         from .ref import run  # the executor lives with the reference arithmetic
 
         return run(self, x, record=record, gemm_path=gemm_path)
+
+
+# ------------------------------------------------------------------ ops from their records
+def op_classes() -> dict[str, type[Op]]:
+    """Every op class by its ``kind`` (the subclasses of :class:`Op` that define one)."""
+    out, todo = {}, [Op]
+    while todo:
+        cls = todo.pop()
+        todo += cls.__subclasses__()
+        if "kind" in cls.__dict__ and dataclasses.is_dataclass(cls):
+            out[cls.kind] = cls
+    return out
+
+
+def _requant_from(attrs: dict, tensor, suffix: str = "") -> Requant:
+    has = tensor(f"residual_m{suffix}") is not None
+    return Requant(tensor(f"m{suffix}"), tensor(f"s{suffix}"), attrs["out_zero_point"], attrs["qmin"], attrs["qmax"],
+                   residual_m=tensor(f"residual_m{suffix}") if has else None,
+                   residual_zero_point=attrs.get("residual_zero_point", 0) if has else 0)
+
+
+def op_from_record(kind: str, name: str, inputs: list[str], output: str, attrs: dict, tensor) -> Op:
+    """The op whose ``attrs()`` and ``params()`` are ``attrs`` and the arrays ``tensor(name)``
+    returns (None for one it does not have): the inverse of what a golden manifest records,
+    so a layer of a golden directory can be run again without the graph it came from."""
+    cls = op_classes().get(kind)
+    if cls is None:
+        raise ValueError(f"unknown op kind {kind!r}")
+    kwargs = {}
+    for f in dataclasses.fields(cls):
+        if f.name in ("name", "inputs", "output") or f.name.startswith("_"):
+            continue
+        if f.name == "requant":
+            kwargs[f.name] = _requant_from(attrs, tensor)
+        elif f.name == "requants":
+            kwargs[f.name] = [_requant_from(attrs, tensor, str(i)) for i in range(len(attrs["input_zero_points"]))]
+        elif f.name in attrs:
+            v = attrs[f.name]
+            kwargs[f.name] = tuple(v) if isinstance(f.default, tuple) and isinstance(v, list) else v
+        elif f.name == "zero_point" and "out_zero_point" in attrs:
+            kwargs[f.name] = attrs["out_zero_point"]
+        elif (a := tensor(f.name)) is not None:
+            kwargs[f.name] = a
+    return cls(name=name, inputs=list(inputs), output=output, **kwargs)

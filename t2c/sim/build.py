@@ -10,9 +10,13 @@ first), runs the one generic cocotb test (:mod:`t2c.sim.cocotb_side`) and return
 error flag).
 
 Build directories are ``<build root>/<unit>/<sim>/<tag>-<hash>``, the hash over the HDL
-parameters, the user RTL directories and the waves switch: a parameter change never
-reuses a stale build, ``pytest -n auto`` never shares one, and an unchanged layer reuses
-its Verilator model (images are re-read at time 0, so new contents need no rebuild).
+parameters, the user RTL directories and the waves switch: ``pytest -n auto`` never
+shares one.  A Verilator model is reused only when its content key (:func:`build_key`:
+the sha256 of every HDL file on the search path, of every file the last build read, the
+parameters, arguments and simulator) is unchanged; timestamps play no part, so a source
+replaced by an older file rebuilds (images are re-read at time 0, so new contents need no
+rebuild).  After every build the simulator's own dependency list says which files were
+compiled (:attr:`SimRun.sources`: the verdict names the user's, report.json lists all).
 """
 from __future__ import annotations
 
@@ -244,8 +248,10 @@ class BuildError(SimulationError):
     """The HDL did not compile: the message is the first compiler error and the log's path."""
 
 
-def _build_failed(job: SimJob, log: Path | None, e: BaseException) -> SimulationError:
-    """One line: the first compiler error and where the whole log is."""
+def _build_failed(job: SimJob, log: Path | None, e: BaseException) -> Exception:
+    """What to raise for a failed build: OSError naming the build directory when its disk is
+    full or not writable (bad input), else BuildError with one line: the first compiler
+    error and where the whole log is."""
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS):
         return OSError(e.errno, f"cannot build in {job.build_dir}: {e.strerror}")
     first = _first_error(log)
