@@ -53,6 +53,9 @@ SYNTHETIC = {
                          geometry=(3, 5)),
     "dilated3x3": dict(cin=3, cout=5, hw=(6, 10), kernel=(3, 3), dilation=(2, 3),
                        padding=(2, 3), x=(8, True, 0), y=(8, True, -7)),
+    # a kernel and a stride that differ between height and width (every descriptor field its own)
+    "rect5x2s21": dict(cin=5, cout=6, hw=(9, 8), kernel=(5, 2), stride=(2, 1), padding=(2, 0),
+                       x=(8, True, 2), y=(8, True, -3)),
     "pointwise_k1": dict(cin=1, cout=9, hw=(5, 5), kernel=(1, 1), padding=(1, 1),
                          x=(8, False, 0), y=(8, True, 0), extreme_bias=True),
     "residual_signed": dict(cin=8, cout=8, hw=(6, 6), kernel=(3, 3), padding=(1, 1),

@@ -194,7 +194,30 @@ def edge_vectors(rng, mult_bits: int, outw: int) -> dict:
              for a in EDGE_ACCS for m in (0, 1, m_lo, m_hi) for s in (0, 1, 31, 62, 63)]
     edge = {k: np.array(v, dtype=np.int64) for k, v in zip(FIELDS, zip(*rows))}
     ties = _with_ranges(rng, *tie_vectors(rng, mult_bits), outw)
-    return {k: np.concatenate([edge[k], ties[k]]) for k in FIELDS}
+    land = landing_vectors(rng, mult_bits, outw)
+    return {k: np.concatenate([edge[k], ties[k], land[k]]) for k in FIELDS}
+
+
+def landing_vectors(rng, mult_bits: int, outw: int, sets: int = 256) -> dict:
+    """Outputs that land exactly on qmin and qmax and one code beside them, before the
+    clamp, with the rounding bit both set and clear: m / 2^s in [1/4, 1/2), so
+    consecutive accumulators step the pre-shift value by less than one output code (the
+    clamp's boundary, where a threshold off by one half shows)."""
+    m_lo, m_hi = m_range(mult_bits)
+    rows = []
+    for _ in range(sets):
+        lo, hi = out_ranges(outw)[rng.integers(len(out_ranges(outw)))]
+        zp = int(rng.integers(lo, hi + 1))
+        qmin = zp if rng.random() < 0.25 else lo  # a ReLU now and then
+        m, s = int(rng.integers(m_lo, m_hi + 1)), mult_bits
+        for end in (qmin, hi):
+            centre = ((end - zp) << s) // m
+            rows += [(a, m, s, zp, qmin, hi) for a in range(centre - 5, centre + 6)
+                     if arith.INT32_MIN <= a <= arith.INT32_MAX]
+    v = {k: np.array(c, dtype=np.int64) for k, c in zip(FIELDS, zip(*rows))}
+    landed = arith.requantize(v["acc"], v["m"], v["s"], v["zp"], -(1 << 40), 1 << 40)
+    assert (landed == v["qmax"]).sum() >= sets and (landed == v["qmin"]).sum() >= sets, "landing construction"
+    return v
 
 
 def random_vectors(rng, n: int, mult_bits: int, outw: int) -> dict:

@@ -89,12 +89,19 @@ def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: 
 
         ops = tqdm(ops, desc="golden" if stimulus is None else f"golden + {stimulus.kind} stimulus", unit="layer")
     with output_dir(out, GOLDEN_OUTPUT, force) as tmp:
-        def put(rel: str, array: np.ndarray) -> dict:
+        written: dict[str, str] = {}  # sha256 -> file: a variant's unchanged arrays share the layer's files
+
+        def put(rel: str, array: np.ndarray, share: bool = False) -> dict:
             data = _npy_bytes(array)
-            path = tmp / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(data)
-            files[rel] = sha256_bytes(data)
+            digest = sha256_bytes(data)
+            if share and digest in written:
+                rel = written[digest]
+            else:
+                path = tmp / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                files[rel] = digest
+                written[digest] = rel
             return {"file": rel, "shape": list(np.shape(array)), "dtype": str(narrow(array).dtype)}
 
         for op in ops:
@@ -103,7 +110,8 @@ def write_golden(graph: IntGraph, x_int: np.ndarray, out: str | Path, progress: 
             out_spec = graph.tensors[op.output]
             layers.append(layer_entry(put, op, rec.inputs, rec.acc, rec.output, in_specs, out_spec))
             if stimulus is not None:
-                made = [layer_entry(put, v.op, v.inputs, v.acc, v.output, v.in_specs, v.out_spec)
+                shared = lambda rel, a: put(rel, a, share=True)  # noqa: E731
+                made = [layer_entry(shared, v.op, v.inputs, v.acc, v.output, v.in_specs, v.out_spec)
                         for v in stimulus.variants(op, rec.inputs, in_specs, out_spec)]
                 if made:
                     variants[op.name] = made

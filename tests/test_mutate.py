@@ -148,12 +148,19 @@ def test_results_block_is_the_printed_table(tmp_path):
     for m, status in zip(ms, ("killed", "timeout", "equivalent", "survived")):
         m.status = status
     doc = tmp_path / "mutation.md"
-    doc.write_text(f"before\n{mutate.RESULTS_BEGIN}\nold\n{mutate.RESULTS_END}\nafter\n")
+    doc.write_text(f"{mutate.EQUIV_BEGIN}\n{mutate.EQUIV_END}\nbefore\n{mutate.RESULTS_BEGIN}\nOLD-BLOCK\n"
+                   f"{mutate.RESULTS_END}\nafter\n")
     args = type("A", (), {"seed": 1, "test_seed": "1", "jobs": 2})()
     mutate.write_docs(ms, "tools/mutate.py --write-docs", 600.0, args, doc)
     text = doc.read_text()
-    assert text.startswith(f"before\n{mutate.RESULTS_BEGIN}\n`tools/mutate.py --write-docs` (seed 1")
-    assert text.endswith(f"{mutate.RESULTS_END}\nafter\n") and "old" not in text
+    assert f"before\n{mutate.RESULTS_BEGIN}\n`tools/mutate.py --write-docs` (seed 1" in text
+    assert text.endswith(f"{mutate.RESULTS_END}\nafter\n") and "OLD-BLOCK" not in text
     assert mutate.table(ms) in text and "10.0 minutes wall" in text
     assert "**66.7% of the 3 non-equivalent mutants are killed** (1 by a failing" in text and "1 survived" in text
     assert mutate.RESULTS_BEGIN in (REPO / "docs" / "mutation.md").read_text()
+
+
+def test_equivalents_list_in_the_docs_is_generated_from_the_json():
+    text = (REPO / "docs" / "mutation.md").read_text()
+    block = text[text.index(mutate.EQUIV_BEGIN) + len(mutate.EQUIV_BEGIN):text.index(mutate.EQUIV_END)]
+    assert block.strip() == mutate.equivalents_markdown(mutate.load_equivalents()).strip()

@@ -67,6 +67,8 @@ CLASSES = ("operator", "comparison", "constant", "index", "condition", "reset")
 # A module not listed gets sim/test_<module>.py and the layers of a unit named <module>;
 # rtl/pool.v and rtl/eltwise.v are listed so that they are covered once they exist.
 ENGINE = (["sim/test_layer_engine.py"], ["layer_engine"])
+# the modules behind the host write port and the busy flag: engine_axi's tests drive them
+ENGINE_HOST = (["sim/test_layer_engine.py", "sim/test_engine_axi.py"], ["layer_engine"])
 ROWS = (["sim/test_softmax.py", "sim/test_layernorm.py"], ["softmax", "layernorm"])
 TESTS = {
     "requant": (["sim/test_requant.py"], ["layer_engine"]),
@@ -74,7 +76,7 @@ TESTS = {
     "mac_array": (["sim/test_mac_array.py"], ["layer_engine"]),
     "lut": (["sim/test_lut.py", "sim/test_lut_layer.py", "sim/test_softmax.py"], ["lut_layer", "softmax"]),
     "lut_layer": (["sim/test_lut_layer.py"], ["lut_layer"]),
-    "layer_engine": ENGINE, "engine_ctrl": ENGINE, "engine_mem": ENGINE, "engine_pixwalk": ENGINE,
+    "layer_engine": ENGINE_HOST, "engine_ctrl": ENGINE_HOST, "engine_mem": ENGINE, "engine_pixwalk": ENGINE,
     "engine_post": ENGINE,
     "softmax": (["sim/test_softmax.py"], ["softmax"]),
     "layernorm": (["sim/test_layernorm.py"], ["layernorm"]),
@@ -882,10 +884,26 @@ def results_block(mutants: list[Mutant], command: str, wall: float, args) -> str
     return "\n".join(lines)
 
 
-def write_docs(mutants: list[Mutant], command: str, wall: float, args, path: Path = DOCS) -> None:
-    text = path.read_text()
-    i, j = text.index(RESULTS_BEGIN) + len(RESULTS_BEGIN), text.index(RESULTS_END)
-    path.write_text(text[:i] + "\n" + results_block(mutants, command, wall, args) + "\n" + text[j:])
+EQUIV_BEGIN, EQUIV_END = "<!-- equivalents: generated from tools/mutate_equivalent.json -->", "<!-- end of equivalents -->"
+
+
+def equivalents_markdown(entries: list[dict]) -> str:
+    """docs/mutation.md's list of the equivalent mutants, from tools/mutate_equivalent.json."""
+    return "\n".join(f"* `rtl/{e['module']}.v` `{e['line']}`  \n  -> `{e['mutated']}`  \n  {e['reason']}"
+                     for e in sorted(entries, key=lambda e: (e["module"], e["line"], e["mutated"])))
+
+
+def _replace_block(text: str, begin: str, end: str, body: str) -> str:
+    i, j = text.index(begin) + len(begin), text.index(end)
+    return text[:i] + "\n" + body + "\n" + text[j:]
+
+
+def write_docs(mutants: list[Mutant] | None, command: str, wall: float, args, path: Path = DOCS) -> None:
+    """The equivalents list and (with ``mutants``) the results block of docs/mutation.md."""
+    text = _replace_block(path.read_text(), EQUIV_BEGIN, EQUIV_END, equivalents_markdown(load_equivalents()))
+    if mutants is not None:
+        text = _replace_block(text, RESULTS_BEGIN, RESULTS_END, results_block(mutants, command, wall, args))
+    path.write_text(text)
 
 
 if __name__ == "__main__":

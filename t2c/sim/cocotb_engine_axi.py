@@ -3,7 +3,8 @@
 Loaded inside the simulator by :func:`t2c.sim.build.run_job` (``SimJob.test_module``).
 For each layer of ``job.json``'s ``config["layers"]`` (a directory ``t2c export --engine``
 wrote) it uses the host driver (:mod:`t2c.sim.engine_driver`) through cocotbext-axi's
-``AxiLiteMaster``: checks ID and geometry once, loads the layer's images, optionally
+``AxiLiteMaster``: checks ID and geometry once (and reads ID and VERSION again with both
+addresses outstanding while RREADY stalls), loads the layer's images, optionally
 damages one descriptor word or flips one bit of one memory word (``tamper``), starts the
 engine, polls DONE, reads CYCLES, STEPS and the output memory back, and records the bus
 cycles each phase took (the wrapper's free-running ``cyc``).  Like
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 import cocotb
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import RisingEdge, with_timeout
 
 from . import engine_driver as D
 from . import engine_regs as regs
@@ -40,6 +41,24 @@ async def _tamper(bus, layer: dict, info: dict) -> None:
         await D.write_word(bus, image, int(index), words[int(index)] ^ (1 << int(bit)), bits, info["lane_shift"])
 
 
+async def _overlapped_reads(master) -> list[int]:
+    """ID and VERSION read with both addresses issued at once while the master holds RREADY
+    low 4 cycles in 5: the slave must not take the second address before the first data
+    is accepted (an overwritten read-data register would return VERSION twice)."""
+    from itertools import cycle
+
+    r = master.read_if.r_channel
+    r.set_pause_generator(cycle([1, 1, 1, 1, 0]))
+    try:
+        first = cocotb.start_soon(master.read_dword(regs.ID))
+        second = cocotb.start_soon(master.read_dword(regs.VERSION))
+        # a slave that loses a read never answers it: a time limit, not a hang
+        return [int(await with_timeout(first, 20, "us")), int(await with_timeout(second, 20, "us"))]
+    finally:
+        r.clear_pause_generator()
+        r.pause = False  # the generator's last value would otherwise hold RREADY low
+
+
 @cocotb.test()
 async def run(dut):
     from cocotbext.axi import AxiLiteBus, AxiLiteMaster
@@ -58,6 +77,7 @@ async def run(dut):
         bus = D.AxiLiteBus(master)
         t0, c0 = time.perf_counter(), _cyc(dut)
         info = await D.read_info(bus)
+        info["overlapped_reads"] = await _overlapped_reads(master)
         results = []
         for layer in cfg["layers"]:
             if info["id"] != regs.ID_ID:
