@@ -884,7 +884,8 @@ def results_block(mutants: list[Mutant], command: str, wall: float, args) -> str
     return "\n".join(lines)
 
 
-EQUIV_BEGIN, EQUIV_END = "<!-- equivalents: generated from tools/mutate_equivalent.json -->", "<!-- end of equivalents -->"
+EQUIV_BEGIN = "<!-- equivalents: generated from tools/mutate_equivalent.json -->"
+EQUIV_END = "<!-- end of equivalents -->"
 
 
 def equivalents_markdown(entries: list[dict]) -> str:
