@@ -155,6 +155,15 @@ def _label(args) -> str:
     return parse_model_spec(args.model or args.model_default, args.model_arg).label
 
 
+def _add_stimulus_args(p):
+    p.add_argument("--stimulus", choices=["corners", "random"],
+                   help="also crafted variants of each layer: corners (every reachable arithmetic corner) or "
+                        "random (docs/coverage.md)")
+    p.add_argument("--samples", dest="stimulus_samples", type=int_in(1, 1000),
+                   help="with --stimulus random: variants per layer (default 4)")
+    p.add_argument("--seed", dest="stimulus_seed", type=int_in(0), help="with --stimulus random: the seed (default 0)")
+
+
 def _add_out_args(p, default: str):
     p.add_argument("--out", help=f"output directory (default {default}); must be new, empty or a "
                                  "previous output of the same command")
@@ -204,16 +213,41 @@ def cmd_convert(args):
           f"in {time.time() - t0:.1f} s")
 
 
+def _stimulus(args, graph=None):
+    """The Stimulus of ``--stimulus`` (None without it)."""
+    if not getattr(args, "stimulus", None):
+        for opt in ("samples", "seed"):
+            if getattr(args, f"stimulus_{opt}", None) is not None:
+                raise ValueError(f"--{opt} goes with --stimulus random")
+        return None
+    from .stimulus import Stimulus
+
+    if args.stimulus != "random" and (args.stimulus_samples is not None or args.stimulus_seed is not None):
+        raise ValueError("--samples / --seed go with --stimulus random")
+    bits = int((graph.meta.get("multiplier_bits") if graph is not None else None) or 32)
+    return Stimulus(args.stimulus, samples=args.stimulus_samples or 4, seed=args.stimulus_seed or 0,
+                    multiplier_bits=bits)
+
+
 def cmd_golden(args):
     from .fileio import check_output_target
     from .golden import GOLDEN_OUTPUT, write_golden
 
     t0 = time.time()
     out = args.out or f"golden/{_label(args)}"
-    check_output_target(out, GOLDEN_OUTPUT, args.force)  # before the (long) model preparation
+    _stimulus(args)  # option errors before the (long) model preparation
+    check_output_target(out, GOLDEN_OUTPUT, args.force)
     graph, x, label = _graph(args)
-    out = write_golden(graph, x, out, progress=True, force=args.force)
-    print(f"wrote golden vectors of {label} ({plural(len(graph.ops), 'layer')}) to {out} in {time.time() - t0:.1f} s")
+    stim = _stimulus(args, graph)
+    out = write_golden(graph, x, out, progress=True, force=args.force, stimulus=stim)
+    made = ""
+    if stim is not None:
+        from .golden import read_golden
+
+        n = sum(len(v) for v in read_golden(out, verify=False).manifest.get("variants", {}).values())
+        made = f" and {plural(n, 'variant')} ({args.stimulus})"
+    print(f"wrote golden vectors of {label} ({plural(len(graph.ops), 'layer')}){made} to {out} "
+          f"in {time.time() - t0:.1f} s")
 
 
 def cmd_export(args):
@@ -270,10 +304,15 @@ def _sim_golden(args):
     from .sim.golden_dirs import ensure_golden, open_golden
     from .sim.toolchain import build_root
 
+    stim = getattr(args, "stimulus", None)
     if args.golden:
-        return open_golden(args.golden)
+        golden = open_golden(args.golden)
+        if stim and not golden.manifest.get("variants"):
+            raise ValueError(f"{args.golden} holds no {stim} variants: write it with "
+                             f"`t2c golden --stimulus {stim} --out {args.golden}`")
+        return golden
     spec = args.model or args.model_default
-    if not args.graph and not _model_given(args):
+    if not args.graph and not _model_given(args) and not stim:
         from .models import MODELS
 
         if spec in MODELS:
@@ -288,10 +327,12 @@ def _sim_golden(args):
     else:
         key = hashlib.sha1(json.dumps([_source(args).describe(), _config(args).to_dict()],
                                       sort_keys=True).encode()).hexdigest()[:10]
+    if stim:
+        key += "-" + hashlib.sha1(json.dumps(_stimulus(args).describe(), sort_keys=True).encode()).hexdigest()[:6]
     d = build_root() / "golden" / f"{_label(args)}-{key}"
     if not (d / "manifest.json").is_file():
         graph, x, _ = _graph(args)
-        write_golden(graph, x, d, force=True)
+        write_golden(graph, x, d, force=True, stimulus=_stimulus(args, graph), progress=bool(stim))
     return open_golden(d)
 
 
@@ -323,10 +364,13 @@ def cmd_sim(args):
             raise ValueError(f"--{opt} goes with --all (the whole network)")
     if not args.layer:
         raise ValueError("say which layer: --layer NAME (see `t2c layers`), or --all for the whole network")
+    _stimulus(args)
     golden = _sim_golden(args)
     model = golden.manifest.get("model") or "model"
     if args.pixels is not None and golden.layer(args.layer)["op"] not in ("conv", "linear", "matmul"):
         raise ValueError("--pixels applies to layer-engine layers (conv, linear, matmul) only")
+    if args.stimulus:
+        return _sim_cases(golden, [args.layer], _sim_options(args, one_layer=True))
     try:
         res = run_layer(golden, args.layer, _sim_options(args, one_layer=True))
     except SimulationError as e:
@@ -338,6 +382,37 @@ def cmd_sim(args):
         raise MismatchError(f"{plural(res.mismatches, 'mismatch', 'mismatches')} in {args.layer}")
     if res.waves is not None:
         print(f"  waveform: {res.waves}")
+
+
+def _sim_cases(golden, layers, options):
+    """``--stimulus``: each layer's model case and every variant on its unit, one verdict each,
+    then the layer's coverage line; exit 1 when any case fails."""
+    from .coverage import golden_coverage, has_model
+    from .errors import MismatchError
+    from .sim.build import SimulationError
+    from .sim.layers import run_layer
+
+    failed = []
+    for layer in layers:
+        for case in [layer, *golden.variant_names(layer)]:
+            try:
+                res = run_layer(golden, case, options)
+            except SimulationError as e:
+                print(f"{case}: FAIL ({e})")
+                failed.append(case)
+                continue
+            print(res.verdict())
+            if not res.passed:
+                print("\n".join(res.message.splitlines()[1:]))
+                failed.append(case)
+        if has_model(golden.layer(layer)["op"]):
+            c = golden_coverage(golden, [layer])[0]
+            missed = ", ".join(b.name for b in c.missed)
+            print(f"  coverage of {layer}: {c.hit}/{c.reachable} reachable bins hit ({len(c.bins)} in all) "
+                  f"over {c.cases} cases" + (f"; missed: {missed}" if missed else ""))
+    if failed:
+        raise MismatchError(f"{plural(len(failed), 'case')} failed: {', '.join(failed[:8])}"
+                            + (", ..." if len(failed) > 8 else ""))
 
 
 def _dataset(args):
@@ -396,8 +471,15 @@ def _sim_network(args):
         raise ValueError("give --layer NAME or --all, not both")
     if args.pixels is not None:
         raise ValueError("--pixels applies to one layer, not to --all")
+    stim = _stimulus(args)
     golden = _sim_golden(args)
     options = _sim_options(args)
+    if stim is not None:
+        if args.dataset or args.report:
+            raise ValueError("--stimulus runs every layer's cases on their own: not with --dataset / --report")
+        from .sim.layers import runnable_layers
+
+        return _sim_cases(golden, [name for name, _, _ in runnable_layers(golden)], options)
     inputs = labels = None
     if (args.workers or args.scheduler) and not args.dataset:
         raise ValueError("--workers / --scheduler split a --dataset across workers")
@@ -466,6 +548,42 @@ def _sim_network(args):
                                                                        if net.stopped_at else ""))
 
 
+def cmd_coverage(args):
+    """``t2c coverage``: which arithmetic corners a golden set reaches, per layer."""
+    import tempfile
+
+    from .coverage import golden_coverage, table
+    from .golden import read_golden
+
+    if args.report:
+        from .coverage import REPORT_OUTPUT
+        from .fileio import check_output_target
+
+        check_output_target(args.report, REPORT_OUTPUT, args.force)
+    _stimulus(args)
+    with tempfile.TemporaryDirectory(prefix="t2c-coverage-") as tmp:
+        if args.golden:
+            if args.stimulus:
+                raise ValueError("--golden holds its cases: --stimulus applies to --model / --graph")
+            golden = read_golden(args.golden)
+        else:
+            from .golden import write_golden
+
+            graph, x, _ = _graph(args)
+            golden = read_golden(write_golden(graph, x, f"{tmp}/golden", stimulus=_stimulus(args, graph)))
+        for name in args.layer or []:
+            golden.layer(name)  # an unknown name fails here, listing the valid ones
+        cov = golden_coverage(golden, args.layer, progress=sys.stderr.isatty())
+    model = golden.manifest.get("model") or "model"
+    print(f"{model}: numerics coverage" + (f" with {golden.manifest['stimulus']['kind']} stimulus"
+                                          if golden.manifest.get("stimulus") else " of the model case"))
+    print(table(cov))
+    if args.report:
+        from .coverage import write_report
+
+        print(f"wrote {write_report(cov, model, args.report, force=args.force)}/coverage.json and coverage.png")
+
+
 def cmd_report(args):
     if args.drift and args.methods:
         raise ValueError("give one of --drift and --methods")
@@ -507,7 +625,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("golden", help="write per-layer golden vectors + checksummed manifest")
     _add_model_args(p)
     _add_out_args(p, "golden/<model>")
+    _add_stimulus_args(p)
     p.set_defaults(fn=cmd_golden)
+
+    p = sub.add_parser("coverage", help="which arithmetic corners (rounding ties, saturation, zero points, ...) "
+                                        "each layer's golden cases reach (docs/coverage.md)")
+    _add_model_args(p)
+    p.add_argument("--golden", help="a golden directory (instead of a model): its model cases and variants")
+    p.add_argument("--layer", action="append", help="layer name (repeatable; default every layer with a "
+                                                    "coverage model)")
+    p.add_argument("--report", help="write coverage.json and coverage.png into this directory")
+    p.add_argument("--force", action="store_true", help="replace --report even if it holds other files")
+    _add_stimulus_args(p)
+    p.set_defaults(fn=cmd_coverage)
 
     p = sub.add_parser("export", help="memory images (hex/bin/coe/mif/raw/c) of layer parameters")
     _add_model_args(p)
@@ -563,6 +693,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", action="append",
                    help="a Python file registering your own unit(s) for some ops "
                         "(docs/testbench.md; repeatable)")
+    _add_stimulus_args(p)
     p.set_defaults(fn=cmd_sim)
 
     p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits); "

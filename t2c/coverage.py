@@ -463,3 +463,67 @@ def table(coverage: list[LayerCoverage], show_missed: bool = True) -> str:
     total = (sum(c.hit for c in coverage), sum(c.reachable for c in coverage))
     return "\n".join([fmt(head), *map(fmt, rows),
                       f"{total[0]} of {total[1]} reachable bins hit over {len(coverage)} layers"])
+
+
+# ====================================================================== the report
+def _report_owned(root):
+    import json
+
+    try:
+        doc = json.loads((root / "coverage.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return {"coverage.json", "coverage.png"} if isinstance(doc, dict) and doc.get("schema") == "t2c.coverage/1" \
+        else None
+
+
+def _report_kind():
+    from .fileio import OutputKind
+
+    return OutputKind("a coverage report", _report_owned)
+
+
+REPORT_OUTPUT = _report_kind()
+
+
+def write_report(coverage: list[LayerCoverage], model: str, out, force: bool = False):
+    """``coverage.json`` (every bin of every layer) and ``coverage.png`` (bins hit, missed and
+    unreachable per layer) into the directory ``out``."""
+    import json
+    from pathlib import Path
+
+    from .fileio import output_dir
+
+    out = Path(out)
+    doc = {"schema": "t2c.coverage/1", "model": model, "rows": ROWS, "cols": COLS,
+           "hit": sum(c.hit for c in coverage), "reachable": sum(c.reachable for c in coverage),
+           "layers": [c.to_json() for c in coverage]}
+    with output_dir(out, REPORT_OUTPUT, force) as tmp:
+        (tmp / "coverage.json").write_text(json.dumps(doc, indent=1) + "\n")
+        plot(coverage, model, tmp / "coverage.png")
+    return out
+
+
+def plot(coverage: list[LayerCoverage], model: str, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [c.layer for c in coverage]
+    hit = np.array([c.hit for c in coverage])
+    missed = np.array([len(c.missed) for c in coverage])
+    unreachable = np.array([len(c.bins) - c.reachable for c in coverage])
+    fig, ax = plt.subplots(figsize=(max(8, 0.3 * len(names) + 3), 5))
+    x = np.arange(len(names))
+    ax.bar(x, hit, color="tab:green", label="hit")
+    ax.bar(x, missed, bottom=hit, color="tab:red", label="reachable, missed")
+    ax.bar(x, unreachable, bottom=hit + missed, color="lightgray", label="unreachable")
+    ax.set_ylabel("bins")
+    ax.set_title(f"{model}: {hit.sum()} of {hit.sum() + missed.sum()} reachable bins hit")
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=90, fontsize=7)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
