@@ -584,6 +584,55 @@ def cmd_coverage(args):
         print(f"wrote {write_report(cov, model, args.report, force=args.force)}/coverage.json and coverage.png")
 
 
+def cmd_mutate(args):
+    """``t2c mutate``: which one-token bugs of your RTL the golden set lets through."""
+    import tempfile
+    from pathlib import Path
+
+    from .mutation import describe, table
+    from .sim.mutants import MutationRun, load_equivalents, mutate, rtl_files, write_report
+
+    if not args.layer:
+        raise ValueError("say which layer(s): --layer NAME (repeatable)")
+    rtl_files(Path(args.rtl_dir))  # a directory with no Verilog fails here, before any work
+    equivalents = load_equivalents(args.equivalent) if args.equivalent else ()
+    with tempfile.TemporaryDirectory(prefix="t2c-mutate-") as tmp:
+        if args.golden:
+            from .sim.golden_dirs import open_golden
+
+            golden = open_golden(args.golden)
+            if args.stimulus and not golden.manifest.get("variants"):
+                raise ValueError(f"{args.golden} holds no corner variants: write it with "
+                                 f"`t2c golden --stimulus corners --out {args.golden}`")
+            gdir = Path(args.golden)
+        else:
+            from .golden import write_golden
+
+            graph, x, _ = _graph(args)
+            gdir = write_golden(graph, x, f"{tmp}/golden", stimulus=_stimulus(args, graph))
+            from .sim.golden_dirs import open_golden
+
+            golden = open_golden(gdir)
+        for name in args.layer:
+            golden.layer(name)  # an unknown name fails here, listing the valid ones
+        run = MutationRun(Path(args.rtl_dir).resolve(), gdir.resolve(), args.layer, bool(args.stimulus), args.sim,
+                          tuple(str(Path(u).resolve()) for u in args.unit or ()), args.jobs, args.mutants,
+                          args.every, args.mutation_seed, args.timeout, equivalents)
+        t0 = time.time()
+        mutants = mutate(run, progress=sys.stderr.isatty(), log=lambda m: print(f"t2c: {m}", file=sys.stderr))
+    print(table(mutants))
+    for title, status in (("survivors: bugs these cases let through", "survived"), ("errors", "error")):
+        ms = [m for m in mutants if m.status == status]
+        if ms:
+            print(f"\n{title} ({len(ms)}):")
+            for m in ms:
+                print(f"  {describe(m)}" + (f"\n      {m.detail}" if status == "error" else ""))
+    print(f"\n{plural(len(mutants), 'mutant')} in {time.time() - t0:.0f} s, {plural(run.jobs, 'job')}")
+    if args.report:
+        write_report(mutants, args.report)
+        print(f"wrote {args.report}")
+
+
 def cmd_report(args):
     if args.drift and args.methods:
         raise ValueError("give one of --drift and --methods")
@@ -695,6 +744,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "(docs/testbench.md; repeatable)")
     _add_stimulus_args(p)
     p.set_defaults(fn=cmd_sim)
+
+    p = sub.add_parser("mutate", help="mutation testing of your RTL against a golden set: which one-token bugs "
+                                      "it lets through (docs/coverage.md)")
+    _add_model_args(p)
+    p.add_argument("--golden", help="a golden directory (instead of a model)")
+    p.add_argument("--rtl-dir", required=True, help="the RTL directory whose files are mutated (searched first)")
+    p.add_argument("--unit", action="append", help="a Python file registering your unit(s) (repeatable)")
+    p.add_argument("--layer", action="append", help="layer name (repeatable): the runs each mutant must pass")
+    p.add_argument("--sim", default="icarus", choices=["icarus", "verilator"],
+                   help="the simulator: icarus (default; builds fastest) or verilator")
+    p.add_argument("--jobs", type=int_in(1, 64), default=2, help="mutants run at once (default 2)")
+    p.add_argument("--mutants", type=int_in(1), default=60,
+                   help="mutants sampled over all files, proportional to their candidates (default 60)")
+    p.add_argument("--all", dest="every", action="store_true", help="every candidate mutant, no sampling")
+    p.add_argument("--mutation-seed", type=int_in(0), default=1, help="the sample's seed (default 1)")
+    p.add_argument("--timeout", type=float, help="seconds per mutant (default 3 x the baseline + 60)")
+    p.add_argument("--equivalent", help="a JSON list of equivalent mutants (module, line, mutated, reason)")
+    p.add_argument("--report", help="write every mutant with its verdict to this JSON file")
+    _add_stimulus_args(p)
+    p.set_defaults(fn=cmd_mutate)
 
     p = sub.add_parser("report", help="FP32 vs fake-quant vs integer accuracy, ViT error budget (digits); "
                                       "--drift: float fake-quant vs integer codes of any model")
