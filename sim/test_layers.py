@@ -144,3 +144,29 @@ def test_readme_verdict_lines_are_the_pinned_figures():
         assert (compared, cycles) == (out.size, CYCLES[(model, layer)]), (model, layer)
     doctored = README.read_text().replace("PASS 0/512 mismatches, 2,332 cycles", "PASS 0/512 mismatches, 2,328 cycles")
     assert readme_verdicts(doctored) != shown
+
+
+# ------------------------------------------------------------------ corner variants (t2c.stimulus)
+# one layer of every unit and op: each with every corner variant (ties of both signs,
+# saturation, outputs on qmin/qmax, zero points at every end, extreme accumulators, every
+# LUT address, softmax and LayerNorm rows), on Icarus
+CORNER_LAYERS = [(CNN, "conv1"), (CNN, "conv4"), (CNN, "avgpool"), (CNN, "fc"), (VIT, "blocks.0.attn.qk"),
+                 (VIT, "blocks.0.attn.softmax"), (VIT, "blocks.0.norm1"), (VIT, "blocks.0.mlp.act"),
+                 (VIT, "add"), (VIT, "cat")]
+
+
+@pytest.mark.parametrize("model, layer", CORNER_LAYERS, ids=[f"{m}-{n}" for m, n in CORNER_LAYERS])
+def test_corner_variants(model, layer, request):
+    from t2c.coverage import golden_coverage
+    from t2c.sim.golden_dirs import ensure_corners
+
+    toolchain.require_simulator("icarus")
+    golden = open_golden(ensure_corners(model))
+    variants = golden.variant_names(layer)
+    assert variants
+    for case in variants:
+        res = run_layer(golden, case, SimOptions(sim="icarus", tag=f"{request.node.name}-{case}"))
+        assert res.passed, res.message
+        assert res.cycles == CYCLES[(model, layer)], case  # same geometry, same timing
+    cov = golden_coverage(golden, [layer])[0]
+    assert cov.missed == [] and cov.hit == cov.reachable

@@ -71,3 +71,21 @@ def ensure_golden(model: str, log=print) -> Path:
             p = prepare(model)
             write_golden(p.graph, p.x_int, d, force=True)
     return d
+
+
+def ensure_corners(model: str, log=print) -> Path:
+    """Built-in ``model``'s golden vectors with corner variants of every layer
+    (``t2c golden --stimulus corners``), generated once into ``<build root>/golden/<model>-corners``
+    (needs torch)."""
+    d = build_root() / "golden" / f"{model}-corners"
+    with file_lock(d.parent / f".{model}-corners.lock"):
+        if not _current(d):
+            from ..golden import write_golden
+            from ..pipeline import prepare
+            from ..stimulus import Stimulus
+
+            log(f"generating golden vectors of {model} with corner variants into {d}")
+            p = prepare(model)
+            write_golden(p.graph, p.x_int, d, force=True,
+                         stimulus=Stimulus("corners", multiplier_bits=int(p.graph.meta.get("multiplier_bits", 32))))
+    return d
