@@ -3,6 +3,8 @@ made to miss it; bins a layer cannot reach say why; and the corner stimulus of t
 reaches every reachable bin of the digits models (resnet18 and vit-tiny: the slow test)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -219,9 +221,16 @@ def test_model_inputs_hit_no_tie_and_corners_reach_every_bin(tmp_path):
     model = golden_coverage(read_golden("golden/digits-cnn"))
     assert all(c.bins["tie+"].hits == 0 for c in model)
     p = prepare("digits-cnn")
-    corners = golden_coverage(read_golden(write_golden(p.graph, p.x_int, tmp_path / "g", stimulus=Stimulus())))
+    g = read_golden(write_golden(p.graph, p.x_int, tmp_path / "g", stimulus=Stimulus()))
+    corners = golden_coverage(g)
     assert [c.missed for c in corners] == [[]] * len(corners)
-    assert sum(c.hit for c in corners) == sum(c.reachable for c in corners) > sum(c.hit for c in model)
+    hit, reach = sum(c.hit for c in corners), sum(c.reachable for c in corners)
+    assert hit == reach > sum(c.hit for c in model)
+    # the README's figures are these
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    n = sum(len(v) for v in g.manifest["variants"].values())
+    assert f"# the model case: {sum(c.hit for c in model)} of {reach} reachable bins, no tie" in readme
+    assert f"# + {n} variants: {hit} of {reach}" in readme
 
 
 def test_variants_keep_the_layer_geometry_and_the_converters_ranges(tmp_path):
