@@ -176,8 +176,10 @@ def requant_bins(op, inputs, operands, output, acc, out, events) -> list[Bin]:
     if all(rq.qmin >= rq.zero_point for rq in rqs):
         neg = dataclasses.replace(neg, reachable=False, why="qmin is the zero point (a fused ReLU): a negative "
                                                             "pre-shift value never shows in the output")
+    lo32, hi32 = -(1 << 31), (1 << 31) - 1
     return [Bin("tie+", int((tie & visible & (total > 0)).sum())), neg,
             Bin("saturate_low", int((v < qmin).sum())), Bin("saturate_high", int((v > qmax).sum())),
+            Bin("pre_clamp<int32", int((v < lo32).sum())), Bin("pre_clamp>int32", int((v > hi32).sum())),
             Bin("on_qmin", int((v == qmin).sum())), Bin("on_qmax", int((v == qmax).sum()))]
 
 

@@ -5,7 +5,7 @@ A *variant* of a layer is the same op with the same geometry (shapes, kernel, st
 padding, groups, bit widths, signedness, a fused residual or ReLU) and crafted parameters
 and inputs, so any unit that accepts the layer accepts its variants.  Crafted parameters
 stay within what the converter produces for a layer of that kind: multipliers and shifts
-that ``t2c.arith.quantize_multiplier`` yields for some real scale (0.5, 1 and 64 here),
+that ``t2c.arith.quantize_multiplier`` yields for some real scale (0.5, 1 and 2^29 here),
 zero points within the operand's code range, symmetric weights within ``wbits``, biases
 within ``t2c.arith.bias_limit``, LayerNorm gains, offsets and epsilons that some gamma,
 beta and eps give.  Each variant's expected output is the reference's (``t2c.ref.run_op``).
@@ -15,7 +15,8 @@ The recipes, per op family (docs/coverage.md):
 * requantizing ops: ``zp<i>``, the operands' and the output's zero points walked over
   negative, zero, positive and both ends of their ranges, with inputs near the zero point
   and a multiplier of 1/2, so that every odd sum is a visible tie of either sign; ``sat``, a
-  multiplier of 64 on inputs over the whole range (both ends saturate); ``qmax`` and
+  multiplier of 2^29 on inputs over the whole range (both ends saturate, and the value
+  before the clamp leaves int32); ``qmax`` and
   ``qmin``, a multiplier of 1 and the output zero point chosen so that an output lands on
   the end exactly;
 * conv and linear: ``extreme`` (every input at the end farthest from the zero point,
@@ -110,7 +111,8 @@ class Context:
         return arith.quantize_multiplier(1.0, self.multiplier_bits)
 
     def large(self) -> tuple[int, int]:
-        return arith.quantize_multiplier(64.0, self.multiplier_bits)
+        """A real scale of 2^(bits-3), 2^29 for 32-bit multipliers (shift 2): sums far beyond int32."""
+        return arith.quantize_multiplier(2.0 ** (self.multiplier_bits - 3), self.multiplier_bits)
 
     def uniform(self, spec: TensorSpec, shape) -> np.ndarray:
         return self.rng.integers(spec.qmin, spec.qmax, size=shape, endpoint=True)
@@ -210,9 +212,11 @@ def requant_cases(ctx: Context, small=lambda op: op) -> list[tuple]:
         new = with_multiplier(with_zero_points(op, zps, zy), ctx.half())
         ins = [ctx.near(s, z, x.shape) for s, z, x in zip(ctx.in_specs, zps, ctx.inputs)] + ctx.inputs[len(zps):]
         cases.append((f"zp{i}" if i < n else "ties", new, ins, *_specs(ctx, zps, zy)))
-    zps = input_zero_points(ctx.op)
+    # mid-range input zero points: sums of both signs, even where the model's inputs are unsigned
+    zps = [(s.qmin + s.qmax + 1) // 2 for s in ctx.in_specs[:len(input_zero_points(ctx.op))]]
     ins = [ctx.uniform(s, x.shape) for s, x in zip(ctx.in_specs, ctx.inputs)]
-    cases.append(("sat", with_multiplier(ctx.op, ctx.large()), ins, *_specs(ctx, zps, None)))
+    sat = with_multiplier(with_zero_points(ctx.op, zps, None), ctx.large())
+    cases.append(("sat", sat, ins, *_specs(ctx, zps, None)))
     cases += _landing_cases(ctx, op, ins)
     return cases
 
