@@ -25,7 +25,8 @@ BUGS = {
     "zero point zero-extended": ("wire signed [31:0] zx32 = {{(31-XBITS){ZXB[XBITS]}}, ZXB};",
                                  "wire signed [31:0] zx32 = {{(31-XBITS){1'b0}}, ZXB};"),
     "clamp on the low 32 bits": ("    if (v < QMIN) y = QMIN[OUTW-1:0];\n    else if (v > QMAX)",
-                                 "    if ($signed(v[31:0]) < QMIN) y = QMIN[OUTW-1:0];\n    else if ($signed(v[31:0]) > QMAX)"),
+                                 "    if ($signed(v[31:0]) < QMIN) y = QMIN[OUTW-1:0];\n"
+                                 "    else if ($signed(v[31:0]) > QMAX)"),
     "bias read in 24 bits": ("wire signed [31:0] bias32 = bias_data;",
                              "wire signed [31:0] bias32 = {{8{bias_data[23]}}, bias_data[23:0]};"),
 }
