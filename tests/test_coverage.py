@@ -37,10 +37,12 @@ def bins(op, inputs, operands=(S8,), output=S8):
     ("tie+", [3], [4]), ("tie-", [-3], [-4]),          # 1.5 and -1.5 are ties, 2 and -2 are not
     ("saturate_low", [-1000], [-256]), ("saturate_high", [1000], [254]),
     ("on_qmin", [-256], [-254]), ("on_qmax", [254], [252]),
+    ("pre_clamp<int32", [-(1 << 10)], [-2]), ("pre_clamp>int32", [1 << 10], [2]),
 ])
 def test_requant_bins(name, hit, miss):
-    assert bins(*linear(hit))[name].hits == 1
-    assert bins(*linear(miss))[name].hits == 0
+    big = {"m": 1 << 30, "s": 2} if name.startswith("pre_clamp") else {}  # x 2^28: 2^38 vs 2^29
+    assert bins(*linear(hit, **big))[name].hits == 1
+    assert bins(*linear(miss, **big))[name].hits == 0
 
 
 def test_a_tie_hidden_by_the_clamp_does_not_count():
