@@ -250,7 +250,24 @@ def mac_bins(op, inputs, operands, output, acc, out, events) -> list[Bin]:
     xlo, xhi = a.lo - a.zero_point, a.hi - a.zero_point
     bins = [Bin(f"product[x{xs},w{ws}]", _cooccurrences(op, inputs, xc == xv, w == wv))
             for xs, xv in (("min", xlo), ("max", xhi)) for ws, wv in (("min", wlo), ("max", whi))]
-    return bins + _acc_bound_bins(op, x, a, wlo, whi, acc) + _padding_bins(op, a) + _tile_bins(op, inputs)
+    return (bins + _acc_bound_bins(op, x, a, wlo, whi, acc) + _product_bins(op, acc, events) + _padding_bins(op, a)
+            + _tile_bins(op, inputs))
+
+
+PRODUCT_EXTREME = 1 << 61  # |acc * m| this large needs a requantizer's full 63-bit product and sum
+
+
+def _product_bins(op, acc, events) -> list[Bin]:
+    """The pre-shift sum at the top of int64: an accumulator near int32's end times a
+    multiplier near 2^31 (a requantizer's product and rounding sum at their full width)."""
+    total = _requant_values(events)[0]
+    if isinstance(op, MatMul):
+        largest = int(np.abs(np.asarray(acc)).max(initial=0)) * ((1 << 31) - 1)
+        reach = largest >= PRODUCT_EXTREME  # the operands' bound, not a bias, sets the accumulator
+        why = "" if reach else "a matmul's accumulators stay far below int32's end (no bias)"
+    else:
+        reach, why = True, ""
+    return [Bin("|acc*m|>=2^61", int((np.abs(total) >= PRODUCT_EXTREME).sum()), reach, why)]
 
 
 def _acc_bound_bins(op, x, a: Operand, wlo: int, whi: int, acc) -> list[Bin]:

@@ -272,8 +272,10 @@ def weighted_cases(ctx: Context) -> list[tuple]:
                   ctx.in_specs, ctx.out_spec))
     limit = arith.bias_limit(op.reduction, spec.bits, spec.signed, zx, op.wbits)
     bias = np.where(np.arange(op.bias.size) % 2 == 0, limit, -limit).reshape(op.bias.shape)
-    cases.append(("bias", dataclasses.replace(op, weight=np.zeros_like(op.weight), bias=bias), ctx.inputs,
-                  ctx.in_specs, ctx.out_spec))
+    # the largest multiplier (real 1 - 2^-(bits-1)) on these accumulators: |acc * m| near 2^62
+    top = arith.quantize_multiplier(1.0 - 2.0 ** -(ctx.multiplier_bits - 1), ctx.multiplier_bits)
+    biased = with_multiplier(dataclasses.replace(op, weight=np.zeros_like(op.weight), bias=bias), top)
+    cases.append(("bias", biased, ctx.inputs, ctx.in_specs, ctx.out_spec))
     return cases
 
 
