@@ -260,14 +260,16 @@ PRODUCT_EXTREME = 1 << 61  # |acc * m| this large needs a requantizer's full 63-
 def _product_bins(op, acc, events) -> list[Bin]:
     """The pre-shift sum at the top of int64: an accumulator near int32's end times a
     multiplier near 2^31 (a requantizer's product and rounding sum at their full width)."""
-    total = _requant_values(events)[0]
+    total, shift = _requant_values(events)[:2]
+    rounded = np.abs(total) + (np.int64(1) << (shift - 1))  # the rounding sum's magnitude
     if isinstance(op, MatMul):
         largest = int(np.abs(np.asarray(acc)).max(initial=0)) * ((1 << 31) - 1)
         reach = largest >= PRODUCT_EXTREME  # the operands' bound, not a bias, sets the accumulator
         why = "" if reach else "a matmul's accumulators stay far below int32's end (no bias)"
     else:
         reach, why = True, ""
-    return [Bin("|acc*m|>=2^61", int((np.abs(total) >= PRODUCT_EXTREME).sum()), reach, why)]
+    return [Bin("|acc*m|>=2^61", int((np.abs(total) >= PRODUCT_EXTREME).sum()), reach, why),
+            Bin("|acc*m|+2^(s-1)>=2^62", int((rounded >= 2 * PRODUCT_EXTREME).sum()), reach, why)]
 
 
 def _acc_bound_bins(op, x, a: Operand, wlo: int, whi: int, acc) -> list[Bin]:

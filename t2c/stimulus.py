@@ -272,10 +272,14 @@ def weighted_cases(ctx: Context) -> list[tuple]:
                   ctx.in_specs, ctx.out_spec))
     limit = arith.bias_limit(op.reduction, spec.bits, spec.signed, zx, op.wbits)
     bias = np.where(np.arange(op.bias.size) % 2 == 0, limit, -limit).reshape(op.bias.shape)
-    # the largest multiplier (real 1 - 2^-(bits-1)) on these accumulators: |acc * m| near 2^62
-    top = arith.quantize_multiplier(1.0 - 2.0 ** -(ctx.multiplier_bits - 1), ctx.multiplier_bits)
-    biased = with_multiplier(dataclasses.replace(op, weight=np.zeros_like(op.weight), bias=bias), top)
-    cases.append(("bias", biased, ctx.inputs, ctx.in_specs, ctx.out_spec))
+    # the largest multiplier on these accumulators, |acc * m| near 2^62: with a shift of
+    # bits - 1 (real 1 - 2^-(bits-1)), and with the largest shift (the rounding term 2^61)
+    bits = ctx.multiplier_bits
+    m_top = (1 << (bits - 1)) - 1
+    for suffix, shift in (("", bits - 1), ("-shift", arith.MAX_SHIFT)):
+        ms = arith.quantize_multiplier(m_top * 2.0 ** -shift, bits)
+        biased = with_multiplier(dataclasses.replace(op, weight=np.zeros_like(op.weight), bias=bias), ms)
+        cases.append((f"bias{suffix}", biased, ctx.inputs, ctx.in_specs, ctx.out_spec))
     return cases
 
 
