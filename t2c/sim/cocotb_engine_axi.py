@@ -77,7 +77,11 @@ async def run(dut):
         bus = D.AxiLiteBus(master)
         t0, c0 = time.perf_counter(), _cyc(dut)
         info = await D.read_info(bus)
-        info["overlapped_reads"] = await _overlapped_reads(master)
+        # (Icarus only: under Verilator cocotbext-axi's RREADY pause generator stops toggling
+        # after the first beat, so the second read would wait for ever; the mutation check
+        # and the AXI tests run it on Icarus)
+        if "icarus" in cocotb.SIM_NAME.lower():
+            info["overlapped_reads"] = await _overlapped_reads(master)
         results = []
         for layer in cfg["layers"]:
             if info["id"] != regs.ID_ID:
