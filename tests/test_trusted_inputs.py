@@ -178,22 +178,12 @@ def test_input_too_large_for_the_machine_is_bad_input(capsys):
 
 
 # ------------------------------------------------------------------ unit files
-@pytest.fixture
-def registry_restored():
-    from t2c.sim.units import units
-
-    saved = dict(units())
-    yield
-    units().clear()
-    units().update(saved)
-
-
 @pytest.mark.parametrize("text, why", [
     ("def broken(:\n    pass\n", "u.py:1: syntax error"),
     ("import no_such_module_here\n", "u.py failed to load: ModuleNotFoundError"),
     ("raise RuntimeError('my unit is not ready')\n", "u.py failed to load: RuntimeError: my unit is not ready"),
 ])
-def test_unit_file_that_does_not_load_is_bad_input(text, why, tmp_path, capsys, registry_restored):
+def test_unit_file_that_does_not_load_is_bad_input(text, why, tmp_path, capsys):  # registries: conftest.py
     f = tmp_path / "u.py"
     f.write_text(text)
     assert why in one_error(["sim", "--layer", "conv3", "--unit", str(f)], capsys)

@@ -1,22 +1,10 @@
 """Mutation check of the RTL: which one-token bugs in rtl/*.v does the test suite miss?
 
-For every module of rtl/ (the files present at run time) the generator lists the places
-where one small change gives another valid design, in six classes:
-
-  operator    + <-> -, & <-> |, && <-> ||, ^ -> |, << <-> >>, <<< -> >>>, >>> -> >>
-  comparison  < <-> <=, > <-> >=, == <-> != (a non-blocking assignment is not a comparison)
-  constant    n -> n+1, n -> n-1 (size and base kept), 1'b0 <-> 1'b1
-  index       a bit-select [i] -> [i+1], [i-1]; a part-select [h:l] -> [h+1:l+1], [h-1:l-1]
-              (same width), [b +: w] -> [b+1 +: w], [b-1 +: w]
-  condition   if (c) -> if (!(c)), c ? a : b -> !(c) ? a : b
-  reset       a register's reset value (in the `if (!rst_ni)` branch) inverted
-
-Never mutated: comments, strings, the module header (parameter defaults and port widths:
-the interface the testbenches connect to), declarations (types and widths, except the
-value of a localparam or an initialised wire), replication counts ({N{...}}: widths),
-parameter overrides of instances (#(...): the submodule's interface), loop headers
-(for (...): their bounds are parameters) and event controls (@(...)).  Constants inside
-an index are left to the index class.
+For every module of rtl/ (the files present at run time) the mutation engine
+(t2c.mutation, shared with `t2c mutate`) lists the places where one small change gives
+another valid design, in six classes (operator, comparison, constant, index, condition,
+reset; the engine's docstring and docs/mutation.md give each change and what is never
+mutated).
 
 A sample is taken per module, deterministic for a seed: every class in turn, each class's
 candidates in a seeded order.  Each mutant is written as <module>.v into a fresh directory,
