@@ -197,6 +197,19 @@ def describe_inputs(entry: dict, env: dict, index: tuple) -> str:
     return "; ".join(parts)
 
 
+def choose_units(golden: Golden, options: SimOptions) -> dict[str, str]:
+    """layer -> the unit that will run it, for every arithmetic layer: ValueError naming the
+    first layer no registered unit accepts (t2c sim --all checks this before simulating)."""
+    from .units import LayerCase, choose_unit
+
+    out = {}
+    for e in golden.manifest["layers"]:
+        if e["op"] not in MOVEMENT_OPS:
+            layer_unit(golden, e["name"])  # an op without any RTL unit
+            out[e["name"]] = choose_unit(LayerCase(golden, e["name"]), options).name
+    return out
+
+
 def run_network(golden: Golden, options: SimOptions = SimOptions(), *, inputs: np.ndarray | None = None,
                 expected: dict[str, np.ndarray] | None = None, keep_going: bool = False,
                 progress: bool = False, on_layer=None) -> NetworkRun:
@@ -208,6 +221,7 @@ def run_network(golden: Golden, options: SimOptions = SimOptions(), *, inputs: n
     """
     t0 = time.perf_counter()
     entries = golden.manifest["layers"]
+    choose_units(golden, options)  # every layer has a taker, before anything runs
     x_in = golden.input() if inputs is None else np.asarray(inputs, dtype=np.int64)
     env = {input_tensor(golden): x_in}
     images = int(np.shape(x_in)[0]) if np.ndim(x_in) else 1
@@ -229,11 +243,10 @@ def run_network(golden: Golden, options: SimOptions = SimOptions(), *, inputs: n
                 Comparison(int(np.size(want)), int(np.size(want)), ("i",))
             runs_on = PYTHON
         else:
-            unit = layer_unit(golden, name)
             # tag "net": layers with the same HDL parameters share one build (the images change)
             run = run_layer(golden, name, replace(options, tag=options.tag or f"{net.model}-net"),
                             inputs=[env[t] for t in entry["inputs"]], expected=want)
-            got, cmp, runs_on = run.got, run.output, unit.name
+            got, cmp, runs_on = run.got, run.output, run.unit  # the unit choose_units found
         result = LayerResult(name, entry["op"], runs_on, cmp, time.perf_counter() - t1, run, fed_from)
         net.layers.append(result)
         if on_layer is not None:

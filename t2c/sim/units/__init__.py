@@ -129,7 +129,8 @@ class Unit(Protocol):
     ops: tuple[str, ...]
 
     def check(self, layer: LayerCase, options: SimOptions) -> None:
-        """Raise ValueError if the unit cannot run ``layer`` with ``options`` (before any work)."""
+        """Raise ValueError if the unit cannot run ``layer`` with ``options`` (before any work):
+        the unit declines the layer, and the next unit registered for the op is asked."""
 
     def job(self, layer: LayerCase, inputs: list[np.ndarray], expected: np.ndarray,
             options: SimOptions, ws: Workspace) -> UnitJob:
@@ -157,16 +158,52 @@ def units() -> dict[str, Unit]:
     return UNITS
 
 
+def units_for(op: str) -> list[Unit]:
+    """Every unit registered for golden op ``op``, the last registered first (so t2c's own
+    unit comes last: a unit of yours is asked first, and may decline a layer)."""
+    return [u for u in units().values() if op in u.ops]
+
+
 def unit_for(op: str) -> Unit | None:
-    """The unit that runs golden op ``op``; None for data movement (raises for arithmetic
-    without an RTL unit)."""
-    for u in units().values():
-        if op in u.ops:
-            return u
+    """The first unit for golden op ``op``; None for data movement (raises for arithmetic
+    without an RTL unit).  Which unit runs a given layer: :func:`choose_unit`."""
+    found = units_for(op)
+    if found:
+        return found[0]
     if op in MOVEMENT_OPS:
         return None
     raise ValueError(f"op {op!r} has no RTL unit yet; units: "
                      + "; ".join(f"{u.name} ({', '.join(u.ops)})" for u in units().values()))
+
+
+def declines(unit: Unit, layer: "LayerCase", options: "SimOptions") -> str | None:
+    """Why ``unit`` declines ``layer`` (None: it takes it).  A unit declines by an optional
+    predicate ``accepts(layer, options) -> bool`` returning False, or by ``check`` raising
+    ValueError (unit files written for the first API do that)."""
+    accepts = getattr(unit, "accepts", None)
+    if accepts is not None and not accepts(layer, options):
+        return "its accepts() declined the layer"
+    try:
+        unit.check(layer, options)
+    except ValueError as e:
+        return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return None
+
+
+def choose_unit(layer: "LayerCase", options: "SimOptions") -> Unit:
+    """The first unit registered for the layer's op that accepts it (t2c's own last);
+    ValueError naming the layer and every unit's reason when none does."""
+    found = units_for(layer.op)
+    if not found:
+        unit_for(layer.op)  # raises: no RTL unit for this op
+        raise ValueError(f"{layer.name!r} is a {layer.op} layer: data movement, it runs in Python")
+    reasons = []
+    for unit in found:
+        why = declines(unit, layer, options)
+        if why is None:
+            return unit
+        reasons.append(f"{unit.name}: {why}")
+    raise ValueError(f"no unit takes layer {layer.name!r} ({layer.op}): " + "; ".join(reasons))
 
 
 def register(unit: Unit) -> Unit:
