@@ -78,3 +78,26 @@ def test_the_issues_layer_through_the_command_line(golden, tmp_path, capsys):
     for bug in BUGS:
         code, out = verdicts(golden, layer, rtl(tmp_path, bug), True, capsys)
         assert code == 1, (bug, out[-2000:])
+
+
+def test_a_mismatch_names_its_operands_and_stream_position(golden, tmp_path, capsys):
+    """The unit hands t2c where each output came out (UnitJob.position); t2c adds the golden
+    accumulator and (m, s) at that element: a tie rounded down reads as one."""
+    toolchain.require_simulator("icarus")
+    code, out = verdicts(golden, "head~ties", rtl(tmp_path, "ties rounded down"), False, capsys)
+    assert code == 1
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("(0, "))
+    m = re.search(r"expected (-?\d+), got (-?\d+)  \[acc=(-?\d+) m=1073741824 s=31\] at output beat (\d+)$", line)
+    assert m, line
+    want, got, acc, beat = map(int, m.groups())
+    assert acc % 2 and want - got == 1  # an odd accumulator times 1/2: a tie, rounded down
+    assert beat == int(line.strip()[1:].split(")")[0].split(", ")[1])  # row 0: the beat is the channel
+
+
+def test_unit_args_reach_the_unit(tmp_path, capsys):
+    from t2c.sim.units import SimOptions, unit_arg
+
+    opts = SimOptions(unit_args=(("lanes", "4"), ("mode", "x"), ("lanes", "8")))
+    assert unit_arg(opts, "lanes") == "8" and unit_arg(opts, "mode") == "x" and unit_arg(opts, "gone", "d") == "d"
+    assert main(["sim", "--layer", "conv3", "--unit-arg", "novalue"]) == 2
+    assert "--unit-arg takes KEY=VALUE" in capsys.readouterr().err

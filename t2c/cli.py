@@ -344,7 +344,15 @@ def _sim_options(args, one_layer: bool = False):
     return SimOptions(sim=args.sim, rows=args.rows, cols=args.cols,
                       rtl_dirs=rtl_dirs if args.rtl_dir else None,
                       waves=args.waves and not args.all, pix_end=args.pixels,
+                      unit_args=tuple(_key_value(a, "--unit-arg") for a in args.unit_arg or ()),
                       require_user_rtl=one_layer and bool(rtl_dirs))
+
+
+def _key_value(text: str, option: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"{option} takes KEY=VALUE, got {text!r}")
+    return key.strip(), value
 
 
 def cmd_sim(args):
@@ -742,6 +750,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unit", action="append",
                    help="a Python file registering your own unit(s) for some ops "
                         "(docs/testbench.md; repeatable)")
+    p.add_argument("--unit-arg", action="append", metavar="KEY=VALUE",
+                   help="a setting for your unit, read with t2c.sim.units.unit_arg(options, KEY) (repeatable)")
     _add_stimulus_args(p)
     p.set_defaults(fn=cmd_sim)
 

@@ -81,7 +81,7 @@ def test_operands_are_shown_beside_a_mismatch():
     want = np.array([[1, 2], [3, 4]])
     got = np.array([[1, 2], [3, 5]])
     c = compare(want, got, names=("row", "col"), inputs={"acc": np.array([[10, 20], [30, 40]]), "s": 7})
-    assert c.first[0].line() == "(1, 1): expected 4, got 5  [acc=40, s=7]"
+    assert c.first[0].line() == "(1, 1): expected 4, got 5  [acc=40 s=7]"
     assert "first 1 as (row, col):" in c.message("t")
 
 

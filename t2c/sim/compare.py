@@ -20,11 +20,13 @@ class Mismatch:
     expected: int
     got: int | None          # None: the simulator produced x/z (or no word at all)
     operands: str = ""       # "acc=5, m=7" at this element
+    position: str = ""       # where the unit produced it, e.g. "vector 0 beat 1 lane 4"
 
     def line(self) -> str:
         got = "x" if self.got is None else self.got
         ops = f"  [{self.operands}]" if self.operands else ""
-        return f"({', '.join(map(str, self.index))}): expected {self.expected}, got {got}{ops}"
+        at = f" at {self.position}" if self.position else ""
+        return f"({', '.join(map(str, self.index))}): expected {self.expected}, got {got}{ops}{at}"
 
 
 @dataclass
@@ -57,13 +59,14 @@ def index_names(shape, kind: str = "") -> tuple[str, ...]:
         len(shape), tuple(f"d{i}" for i in range(len(shape))))
 
 
-def compare(expected, got, *, valid=None, mask=None, names=None, inputs=None,
+def compare(expected, got, *, valid=None, mask=None, names=None, inputs=None, position=None,
             max_show: int = MAX_SHOW) -> Comparison:
     """Compare ``got`` with ``expected`` element by element with ``==``.
 
     ``valid`` (False: the simulator gave x/z) and ``mask`` (False: not computed, not
     compared) broadcast to the shape; ``inputs`` maps operand names to arrays broadcastable
-    to it, shown beside each listed mismatch.
+    to it, shown beside each listed mismatch; ``position(index) -> str`` says where the unit
+    produced an element (its stream beat, lane, cycle), shown after it.
     """
     expected = np.asarray(expected)
     got = np.asarray(got)
@@ -86,5 +89,5 @@ def compare(expected, got, *, valid=None, mask=None, names=None, inputs=None,
     for idx in np.argwhere(bad)[:max_show]:
         t = tuple(int(i) for i in idx)
         first.append(Mismatch(t, int(expected[t]), None if invalid[t] else int(got[t]),
-                              ", ".join(f"{k}={v[t]}" for k, v in ops.items())))
+                              " ".join(f"{k}={v[t]}" for k, v in ops.items()), position(t) if position else ""))
     return Comparison(int(keep.sum()), int(bad.sum()), names, first)

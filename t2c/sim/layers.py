@@ -122,6 +122,27 @@ def layer_unit(golden: Golden, layer: str):
     return unit
 
 
+def golden_operands(case: LayerCase, inputs) -> dict[str, np.ndarray]:
+    """acc, m and s at each output element of a layer that has them, when the layer runs on
+    its golden inputs (then the golden accumulator is this run's): shown beside a mismatch."""
+    t = case.entry["tensors"]
+    if "acc" not in t or "m" not in t:
+        return {}
+    golden_inputs = [case.tensor(r) for r in ("input", "residual") if r in t]
+    if len(golden_inputs) != len(inputs) or not all(np.array_equal(a, b) for a, b in zip(golden_inputs, inputs)):
+        return {}
+    acc = case.tensor("acc")
+    axis = 1 if case.op in ("conv", "avgpool") and acc.ndim == 4 else acc.ndim - 1
+    out = {"acc": acc}
+    for name in ("m", "s"):
+        v = case.tensor(name).reshape(-1)
+        if v.size in (1, acc.shape[axis]):
+            shape = [1] * acc.ndim
+            shape[axis] = v.size
+            out[name] = v.reshape(shape)
+    return out if np.shape(acc) == tuple(case.spec("output")["shape"]) else {}
+
+
 def run_layer(golden: Golden, layer: str, options: SimOptions = SimOptions(),
               inputs: list[np.ndarray] | None = None, expected: np.ndarray | None = None) -> UnitRun:
     """Run ``layer`` of ``golden`` on its unit (inputs and expected output default to the
@@ -145,11 +166,14 @@ def run_layer(golden: Golden, layer: str, options: SimOptions = SimOptions(),
         got = ujob.decode(run)
     finally:
         ws.close()
+    operands = {**golden_operands(case, inputs), **ujob.operands}
     comparisons = {}
     for name, want in ujob.expected.items():
         g, valid = got[name]
-        comparisons[name] = compare(want, g, valid=valid, mask=ujob.mask if name == "output" else None,
-                                    names=ujob.names if name == "output" else None)
+        out = name == "output"
+        comparisons[name] = compare(want, g, valid=valid, mask=ujob.mask if out else None,
+                                    names=ujob.names if out else None, inputs=operands if out else None,
+                                    position=ujob.position if out else None)
     cycles = run.counters[ujob.cycles_counter] if ujob.cycles_counter else run.cycles
     return UnitRun(case.model, layer, case.op, unit.name, options.sim, comparisons, int(cycles),
                    time.perf_counter() - t0, run.sim_s, ujob.sim_job.build_dir, run.waves,

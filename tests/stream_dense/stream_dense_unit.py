@@ -45,7 +45,10 @@ class StreamDense:
             y, valid = read_values(run.job.dump_path("Y_FILE"), tout["bits"], tout["signed"], int(np.prod(shape)))
             return {"output": (y.reshape(shape), valid.reshape(shape))}
 
-        return UnitJob(job, {"output": np.asarray(expected)}, decode, index_names(shape))
+        def position(index):  # one output code per beat, rows one after the other
+            return f"output beat {int(np.ravel_multi_index(index, shape)):,}"
+
+        return UnitJob(job, {"output": np.asarray(expected)}, decode, index_names(shape), position=position)
 
 
 register(StreamDense())

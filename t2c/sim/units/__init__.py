@@ -50,7 +50,13 @@ class SimOptions:
     quiet: bool = True
     tag: str = ""                 # build directory name (a test id), default model-layer
     build_root: Path | None = None
+    unit_args: tuple[tuple[str, str], ...] = ()  # --unit-arg KEY=VALUE: settings for units (unit_arg())
     require_user_rtl: bool = False  # refuse a build that compiles none of rtl_dirs' files (t2c sim --layer)
+
+
+def unit_arg(options: "SimOptions", key: str, default: str | None = None) -> str | None:
+    """The value of ``--unit-arg KEY=VALUE`` (the last one given), else ``default``."""
+    return next((v for k, v in reversed(options.unit_args) if k == key), default)
 
 
 @dataclass
@@ -96,6 +102,9 @@ class UnitJob:
     stats: dict = field(default_factory=dict)        # macs, rows, cols (layer engine)
     cycles_counter: str | None = None                # the unit's own cycle counter (else the
                                                      # wrapper's: reset release to done)
+    operands: dict = field(default_factory=dict)     # name -> array broadcastable to "output",
+                                                     # shown beside a mismatch (acc, m, s, ...)
+    position: Callable[[tuple], str] | None = None   # output index -> where the unit produced it
 
 
 class Workspace:
