@@ -167,9 +167,11 @@ def _build_args(job: SimJob) -> list[str]:
     for d in hdl.library_dirs(job.rtl_dirs):
         args += ["-y", str(d)]
     if job.sim == "verilator":
-        args += [*toolchain.VERILATOR_ARGS, *toolchain.VERILATOR_TIMING_ARGS]
+        args += [*toolchain.VERILATOR_ARGS, *toolchain.VERILATOR_TIMING_ARGS]  # finds M.sv and M.v itself
     else:
         args += [f"-Mall={job.build_dir / ICARUS_DEPS}"]
+        if any(f.suffix == ".sv" for f in hdl.library_files(job.rtl_dirs)):
+            args += ["-g2012", "-Y.v", "-Y.sv"]  # SystemVerilog on the path: find M.sv too, parse it as 2012
     return args
 
 
